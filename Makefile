@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: Apache-2.0
+# The front door: meson + ninja do the work underneath.
+BUILD := build
+ASAN := build-asan
+GUESTS := $(BUILD)/guests
+PYTEST := python3 -m pytest -q -p no:cacheprovider
+
+.PHONY: all setup vireo guests asan check check-unit check-integration demo bench fuzz clean
+
+all: vireo guests
+
+setup:
+	scripts/setup.sh
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD)
+
+$(ASAN)/build.ninja:
+	meson setup $(ASAN) -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+
+vireo: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+asan: $(ASAN)/build.ninja
+	ninja -C $(ASAN)
+
+guests:
+	$(MAKE) -C tests/guests O=$(abspath $(GUESTS))
+
+# Every test: unit tests in both builds, then the process-level tests against
+# the plain binary and again against the ASan/UBSan one.
+check: all asan
+	meson test -C $(BUILD) --print-errorlogs
+	meson test -C $(ASAN) --print-errorlogs
+	VIREO=$(abspath $(ASAN))/vireo GUESTS=$(abspath $(GUESTS)) $(PYTEST) tests/integration -m "not slow" 
+	VIREO=$(abspath $(BUILD))/vireo GUESTS=$(abspath $(GUESTS)) $(PYTEST) tests/integration
+
+demo: all
+	$(BUILD)/vireo run --kernel $(GUESTS)/demo.bzImage --memory 128M
+
+bench: all
+	bench/run-all.sh
+
+fuzz:
+	scripts/fuzz.sh
+
+clean:
+	rm -rf $(BUILD) $(ASAN) build-fuzz

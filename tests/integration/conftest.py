@@ -1,0 +1,43 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Shared fixtures for process-level tests: where the vireo binary and the
+test guests are, and a helper to run vireo with a timeout."""
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: long-running; skipped in the ASan pass")
+    config.addinivalue_line("markers", "kvm: needs /dev/kvm")
+
+
+@pytest.fixture(scope="session")
+def vireo():
+    path = pathlib.Path(os.environ.get("VIREO", ROOT / "build" / "vireo"))
+    if not path.exists():
+        pytest.fail(f"vireo binary not found at {path}: run 'make' first")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def guests():
+    path = pathlib.Path(os.environ.get("GUESTS", ROOT / "build" / "guests"))
+    if not path.is_dir():
+        pytest.fail(f"test guests not found in {path}: run 'make guests' first")
+    return path
+
+
+@pytest.fixture
+def kvm():
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        pytest.skip("SKIPPED: /dev/kvm is missing or not accessible")
+
+
+def run(args, timeout=30, input=None, **kw):
+    """Run a command, capturing output; a hang is a test failure."""
+    return subprocess.run(args, capture_output=True, timeout=timeout,
+                          input=input, **kw)
