@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Private to the KVM backend (kvm.c, kvm_state.c). */
+#ifndef VIREO_ACCEL_KVM_PRIV_H
+#define VIREO_ACCEL_KVM_PRIV_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+struct accel_vm {
+	int kvm_fd;
+	int vm_fd;
+	int run_size;
+};
+
+struct accel_vcpu {
+	struct accel_vm *vm;
+	int fd;
+	unsigned id;
+	struct kvm_run *run;
+	_Atomic(pthread_t) thread;
+	atomic_bool has_thread;
+};
+
+#endif

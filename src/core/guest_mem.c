@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "core/guest_mem.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+int guest_mem_create(struct guest_mem *m, uint64_t size, struct verr *err)
+{
+	memset(m, 0, sizeof(*m));
+	m->fd = -1;
+	if (size == 0)
+		return verr_set(err, EINVAL, "guest memory size is zero");
+	m->fd = memfd_create("vireo-guest-ram", MFD_CLOEXEC);
+	if (m->fd < 0)
+		return verr_set(err, errno, "memfd_create: %s", strerror(errno));
+	if (ftruncate(m->fd, (off_t)size) < 0) {
+		int e = errno;
+		guest_mem_destroy(m);
+		return verr_set(err, e, "cannot size guest memory to %llu bytes: %s",
+				(unsigned long long)size, strerror(e));
+	}
+	/* NORESERVE: memory is committed page by page as the guest touches it,
+	 * so RSS tracks what the guest uses, not what it was given. */
+	m->base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, m->fd, 0);
+	if (m->base == MAP_FAILED) {
+		int e = errno;
+		m->base = NULL;
+		guest_mem_destroy(m);
+		return verr_set(err, e, "cannot map %llu bytes of guest memory: %s",
+				(unsigned long long)size, strerror(e));
+	}
+	m->size = size;
+	return 0;
+}
+
+void guest_mem_destroy(struct guest_mem *m)
+{
+	if (m->base)
+		munmap(m->base, m->size);
+	if (m->fd >= 0)
+		close(m->fd);
+	m->base = NULL;
+	m->fd = -1;
+	m->nregions = 0;
+}
+
+int guest_mem_add_region(struct guest_mem *m, uint64_t gpa, uint64_t fd_offset, uint64_t size,
+			 struct verr *err)
+{
+	if (m->nregions >= GUEST_MEM_MAX_REGIONS)
+		return verr_set(err, ENOSPC, "too many guest memory regions");
+	if (size == 0 || fd_offset > m->size || size > m->size - fd_offset ||
+	    gpa + size < gpa)
+		return verr_set(err, EINVAL, "guest memory region out of range");
+	m->regions[m->nregions++] = (struct guest_mem_region){
+		.gpa = gpa, .size = size, .fd_offset = fd_offset, .hva = m->base + fd_offset,
+	};
+	return 0;
+}
+
+void *guest_mem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len)
+{
+	for (unsigned i = 0; i < m->nregions; i++) {
+		const struct guest_mem_region *r = &m->regions[i];
+		if (gpa < r->gpa || gpa - r->gpa >= r->size)
+			continue;
+		if (len > r->size - (gpa - r->gpa))
+			return NULL;
+		return r->hva + (gpa - r->gpa);
+	}
+	return NULL;
+}
+
+int guest_mem_write(const struct guest_mem *m, uint64_t gpa, const void *src, uint64_t len,
+		    struct verr *err)
+{
+	void *p = guest_mem_ptr(m, gpa, len);
+
+	if (!p)
+		return verr_set(err, EFAULT, "guest range 0x%llx+0x%llx is not RAM",
+				(unsigned long long)gpa, (unsigned long long)len);
+	memcpy(p, src, len);
+	return 0;
+}
+
+int guest_mem_read(const struct guest_mem *m, uint64_t gpa, void *dst, uint64_t len,
+		   struct verr *err)
+{
+	const void *p = guest_mem_ptr(m, gpa, len);
+
+	if (!p)
+		return verr_set(err, EFAULT, "guest range 0x%llx+0x%llx is not RAM",
+				(unsigned long long)gpa, (unsigned long long)len);
+	memcpy(dst, p, len);
+	return 0;
+}

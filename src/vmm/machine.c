@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The x86 machine of docs/platform.md: RAM, legacy devices, firmware tables
+ * and the kernel, put together for one VM. */
+#include "vmm/vm_priv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "arch/x86/acpi.h"
+#include "arch/x86/mptable.h"
+#include "core/log.h"
+
+enum { DEV_COM1 = 1, DEV_RTC = 2 };
+
+static int setup_memory(struct vm *vm, struct verr *err)
+{
+	struct x86_mem_layout *l = &vm->layout;
+	int rc;
+
+	*l = x86_mem_layout_for(vm->cfg.mem_size);
+	if ((rc = guest_mem_create(&vm->mem, l->total, err)) < 0)
+		return rc;
+	if ((rc = guest_mem_add_region(&vm->mem, 0, 0, l->lowmem, err)) < 0)
+		return rc;
+	if ((rc = accel_map_memory(vm->accel, 0, 0, l->lowmem, vm->mem.regions[0].hva, 0, err)) < 0)
+		return rc;
+	if (!l->highmem)
+		return 0;
+	if ((rc = guest_mem_add_region(&vm->mem, X86_4G, l->lowmem, l->highmem, err)) < 0)
+		return rc;
+	return accel_map_memory(vm->accel, 1, X86_4G, l->highmem, vm->mem.regions[1].hva, 0, err);
+}
+
+static void irq_set(void *ctx, unsigned gsi, int level)
+{
+	struct vm *vm = ctx;
+	if (accel_irq_line(vm->accel, gsi, level) < 0)
+		log_warn("irq", "cannot set GSI %u to %d", gsi, level);
+}
+
+static void console_out(void *ctx, const uint8_t *buf, size_t len)
+{
+	struct vm *vm = ctx;
+
+	while (len > 0) {
+		ssize_t n = write(vm->cfg.console_out_fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return; /* console gone: the guest keeps running */
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+static int setup_devices(struct vm *vm, struct verr *err)
+{
+	struct irq_line com1_irq = { irq_set, vm, X86_GSI_COM1 };
+	struct irq_line rtc_irq = { irq_set, vm, X86_GSI_RTC };
+	int rc;
+
+	if ((rc = bus_init(&vm->pio, "pio", err)) < 0)
+		return rc;
+	if ((rc = bus_init(&vm->mmio, "mmio", err)) < 0) {
+		bus_destroy(&vm->pio);
+		return rc;
+	}
+	vm->buses_ready = true;
+	if ((rc = uart_init(&vm->com1, "com1", &com1_irq, console_out, vm, err)) < 0)
+		return rc;
+	vm->devices_ready |= DEV_COM1;
+	if ((rc = uart_attach(&vm->com1, &vm->pio, X86_PORT_COM1, err)) < 0)
+		return rc;
+	if ((rc = rtc_init(&vm->rtc, &rtc_irq, NULL, NULL, err)) < 0)
+		return rc;
+	vm->devices_ready |= DEV_RTC;
+	return rtc_attach(&vm->rtc, &vm->pio, err);
+}
+
+static int setup_firmware_tables(struct vm *vm, uint64_t *rsdp, struct verr *err)
+{
+	struct acpi_config acfg = {
+		.ncpus = vm->nvcpus,
+		.lapic_addr = X86_LAPIC_ADDR,
+		.ioapic_addr = X86_IOAPIC_ADDR,
+		.ioapic_id = 0,
+		.pm1a_evt_port = X86_PORT_PM1A_EVT,
+		.pm1a_cnt_port = X86_PORT_PM1A_CNT,
+		.pm_tmr_port = X86_PORT_PM_TMR,
+		.sci_irq = X86_GSI_SCI,
+		.reset_port = X86_PORT_PCI_CONF + 1,
+		.reset_value = 0x06,
+		.s5_slp_typ = X86_S5_SLP_TYP,
+		.pci_mmio32_base = (uint32_t)X86_LOWMEM_MAX,
+		.pci_mmio32_size = 0xe0000000u - (uint32_t)X86_LOWMEM_MAX,
+	};
+	struct mptable_config mcfg = {
+		.ncpus = vm->nvcpus,
+		.lapic_addr = X86_LAPIC_ADDR,
+		.ioapic_addr = X86_IOAPIC_ADDR,
+		.ioapic_id = 0,
+	};
+	void *acpi = guest_mem_ptr(&vm->mem, X86_ACPI_BASE, X86_ACPI_SIZE);
+	void *mp = guest_mem_ptr(&vm->mem, X86_MPTABLE_BASE, X86_MPTABLE_SIZE);
+	int rc;
+
+	if (!acpi || !mp)
+		return verr_set(err, ENOMEM, "guest RAM too small for firmware tables");
+	rc = acpi_build(acpi, X86_ACPI_BASE, X86_ACPI_SIZE, &acfg, rsdp, err);
+	if (rc < 0)
+		return rc;
+	return mptable_build(mp, X86_MPTABLE_BASE, X86_MPTABLE_SIZE, &mcfg, err);
+}
+
+struct file_reader {
+	int fd;
+};
+
+static int file_read_at(void *ctx, uint64_t off, void *buf, size_t len)
+{
+	struct file_reader *f = ctx;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(f->fd, (uint8_t *)buf + done, len - done, (off_t)(off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (int)done;
+}
+
+static int open_reader(const char *path, const char *what, struct file_reader *f,
+		       struct boot_reader *r, struct verr *err)
+{
+	struct stat st;
+
+	f->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (f->fd < 0)
+		return verr_set(err, errno, "cannot open %s %s: %s", what, path, strerror(errno));
+	if (fstat(f->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(f->fd);
+		f->fd = -1;
+		return verr_set(err, EINVAL, "%s %s is not a regular file", what, path);
+	}
+	*r = (struct boot_reader){ file_read_at, f, (uint64_t)st.st_size, path };
+	return 0;
+}
+
+static int load_kernel(struct vm *vm, uint64_t rsdp, struct boot_result *boot, struct verr *err)
+{
+	struct file_reader kf = { -1 }, inf = { -1 };
+	struct boot_reader kr, ir;
+	struct boot_params_in in = { &vm->layout, vm->cfg.cmdline, NULL, rsdp };
+	int rc;
+
+	if ((rc = open_reader(vm->cfg.kernel, "kernel", &kf, &kr, err)) < 0)
+		return rc;
+	if (vm->cfg.initrd) {
+		if ((rc = open_reader(vm->cfg.initrd, "initrd", &inf, &ir, err)) < 0) {
+			close(kf.fd);
+			return rc;
+		}
+		in.initrd = &ir;
+	}
+	rc = x86_boot_load(&vm->mem, &kr, &in, boot, err);
+	close(kf.fd);
+	if (inf.fd >= 0)
+		close(inf.fd);
+	return rc;
+}
+
+static int setup_vcpus(struct vm *vm, const struct boot_result *boot, struct verr *err)
+{
+	struct x86_cpuid_entry *sup = NULL;
+	unsigned nsup = 0;
+	int rc = accel_supported_cpuid(vm->accel, &sup, &nsup, err);
+
+	for (unsigned i = 0; rc == 0 && i < vm->nvcpus; i++)
+		rc = vcpu_setup(&vm->vcpus[i], sup, nsup, i == 0 ? boot : NULL, err);
+	free(sup);
+	return rc;
+}
+
+int vm_machine_setup(struct vm *vm, struct verr *err)
+{
+	struct boot_result boot;
+	uint64_t rsdp = 0;
+	int rc;
+
+	if ((rc = setup_memory(vm, err)) < 0)
+		return rc;
+	if ((rc = setup_devices(vm, err)) < 0)
+		return rc;
+	if ((rc = setup_firmware_tables(vm, &rsdp, err)) < 0)
+		return rc;
+	if ((rc = load_kernel(vm, rsdp, &boot, err)) < 0)
+		return rc;
+	log_info("vm", "loaded %s (%s), entry 0x%llx", vm->cfg.kernel,
+		 boot.kind == BOOT_PVH ? "PVH ELF" : "bzImage, 64-bit boot protocol",
+		 (unsigned long long)boot.entry);
+	return setup_vcpus(vm, &boot, err);
+}
+
+void vm_machine_teardown(struct vm *vm)
+{
+	if (vm->devices_ready & DEV_RTC)
+		rtc_destroy(&vm->rtc);
+	if (vm->devices_ready & DEV_COM1)
+		uart_destroy(&vm->com1);
+	vm->devices_ready = 0;
+	if (vm->buses_ready) {
+		bus_destroy(&vm->pio);
+		bus_destroy(&vm->mmio);
+		vm->buses_ready = false;
+	}
+}

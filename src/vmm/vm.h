@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A virtual machine: guest memory, vCPUs, buses and devices in one context
+ * (no file-scope state, so several VMs can live in one process). The CLI
+ * builds a vm_config, creates the VM, starts it and waits for it to stop.
+ */
+#ifndef VIREO_VMM_VM_H
+#define VIREO_VMM_VM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+#define VM_MAX_VCPUS 254  /* xAPIC IDs 0..253 in the MADT and MP table */
+
+struct vm_config {
+	const char *kernel;
+	const char *initrd;      /* NULL: none */
+	const char *cmdline;     /* NULL: empty */
+	unsigned ncpus;
+	uint64_t mem_size;
+	bool debug_exit;         /* isa-debug-exit compatible port 0x501 */
+	bool overcommit;         /* allow more guest RAM than the host has */
+	int console_out_fd;      /* COM1 output (stdout) */
+};
+
+enum vm_stop_reason {
+	VM_RUNNING = 0,
+	VM_STOP_POWEROFF,
+	VM_STOP_RESET,
+	VM_STOP_TRIPLE_FAULT,
+	VM_STOP_ACCEL_ERROR,
+	VM_STOP_HOST_ERROR,
+	VM_STOP_DEBUG_EXIT,
+	VM_STOP_USER,
+};
+
+struct vm_result {
+	enum vm_stop_reason reason;
+	int code;                /* the debug-exit code for VM_STOP_DEBUG_EXIT */
+};
+
+struct vm;
+
+/* Checks a configuration before anything is allocated; the message names the
+ * offending option. host_mem is the host's physical memory in bytes. */
+int vm_config_check(const struct vm_config *cfg, unsigned max_vcpus, uint64_t host_mem,
+		    struct verr *err);
+
+int vm_create(struct vm **vm, const struct vm_config *cfg, struct verr *err);
+int vm_start(struct vm *vm, struct verr *err);
+/* First request wins; safe from any thread (devices, vCPUs, the CLI). */
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code);
+/* An eventfd that becomes readable once the VM has been asked to stop. */
+int vm_stop_fd(const struct vm *vm);
+/* Joins the vCPU threads after a stop request and reports why it stopped. */
+void vm_join(struct vm *vm, struct vm_result *res);
+void vm_destroy(struct vm *vm);
+
+/* Feeds console input to COM1; returns bytes accepted (0 when its FIFO is full). */
+size_t vm_console_input(struct vm *vm, const uint8_t *buf, size_t len);
+
+#endif

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The VM context, shared by the files of src/vmm only. */
+#ifndef VIREO_VMM_VM_PRIV_H
+#define VIREO_VMM_VM_PRIV_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "accel/accel.h"
+#include "arch/x86/boot.h"
+#include "arch/x86/layout.h"
+#include "core/guest_mem.h"
+#include "devices/bus.h"
+#include "devices/irq.h"
+#include "devices/rtc.h"
+#include "devices/uart.h"
+#include "vmm/vm.h"
+
+struct vcpu {
+	struct vm *vm;
+	unsigned id;
+	struct accel_vcpu *accel;
+	pthread_t thread;
+	bool started;
+};
+
+struct vm {
+	struct vm_config cfg;
+	struct accel_vm *accel;
+	struct guest_mem mem;
+	struct x86_mem_layout layout;
+	struct bus pio, mmio;
+	bool buses_ready;
+
+	struct uart com1;
+	struct rtc rtc;
+	unsigned devices_ready;      /* bit per device, so destroy frees what exists */
+
+	struct vcpu *vcpus;
+	unsigned nvcpus;
+
+	pthread_mutex_t lock;
+	atomic_bool stopping;
+	struct vm_result result;
+	int stop_efd;
+};
+
+/* machine.c: memory, devices, firmware tables, kernel */
+int vm_machine_setup(struct vm *vm, struct verr *err);
+void vm_machine_teardown(struct vm *vm);
+
+/* vcpu.c */
+/* boot is the BSP's entry state; NULL for application processors, which
+ * wait for INIT/SIPI. */
+int vcpu_setup(struct vcpu *c, const struct x86_cpuid_entry *supported, unsigned nsupported,
+	       const struct boot_result *boot, struct verr *err);
+void *vcpu_thread(void *arg);
+void vcpu_dump(struct vcpu *c, const char *why);
+
+#endif
