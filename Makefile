@@ -3,7 +3,7 @@
 BUILD := build
 ASAN := build-asan
 GUESTS := $(BUILD)/guests
-PYTEST := python3 -m pytest -q -p no:cacheprovider
+PYTEST := /usr/bin/python3 -m pytest -q -p no:cacheprovider
 
 .PHONY: all setup vireo guests asan check check-unit check-integration demo bench fuzz clean
 
