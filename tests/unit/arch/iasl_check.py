@@ -1,0 +1,115 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Feeds vireo's ACPI tables to ACPICA's iasl, an independent parser.
+
+Usage: iasl_check.py ACPI_DUMP_EXE
+
+For several machine shapes, acpi_dump writes every table reachable from the
+RSDP (plus an SSDT exercising the whole AML builder); each must disassemble
+with `iasl -d` without errors, the DSDT must hold the objects the platform
+promises, and the disassembled DSDT and SSDT must compile back with 0 errors.
+Exit 77 (meson's "skipped") when iasl is missing.
+"""
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+# (vCPUs, ECAM base or None)
+SHAPES = [(1, None), (2, None), (8, None), (255, None), (4, 0xE0000000)]
+DSDT_MUST_HAVE = ["_S5_", "PNP0A08", "PNP0A03", "PNP0501", "PNP0B00", "PNP0303",
+                  "ResourceTemplate", "WordBusNumber", "DWordIO", "DWordMemory"]
+# The RSDP has no ACPI table header; iasl -d on a file refuses it, and the C
+# unit tests check it instead.
+NO_DISASSEMBLY = {"RSDP.dat"}
+
+
+def has_errors(output):
+    """True if iasl reports any error other than a '0 Errors' summary."""
+    cleaned = re.sub(r"\b0 Errors?\b", "", output)
+    return re.search(r"error", cleaned, re.IGNORECASE) is not None
+
+
+def run_iasl(args, cwd):
+    proc = subprocess.run(["iasl", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=60)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def check_shape(dump_exe, ncpus, ecam, failures):
+    label = f"ncpus={ncpus} ecam={'none' if ecam is None else hex(ecam)}"
+    with tempfile.TemporaryDirectory(prefix="vireo-acpi-") as tmp:
+        args = [dump_exe, tmp, str(ncpus)] + ([hex(ecam)] if ecam is not None else [])
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        if proc.returncode != 0:
+            failures.append(f"{label}: acpi_dump failed: {proc.stderr.strip()}")
+            return
+        tmpdir = pathlib.Path(tmp)
+        expected = {"RSDP", "XSDT", "FACP", "FACS", "APIC", "DSDT", "SSDT"}
+        if ecam is not None:
+            expected.add("MCFG")
+        found = {p.stem for p in tmpdir.glob("*.dat")}
+        if found != expected:
+            failures.append(f"{label}: tables {sorted(found)}, expected {sorted(expected)}")
+        for dat in sorted(tmpdir.glob("*.dat")):
+            if dat.name in NO_DISASSEMBLY:
+                continue
+            rc, out = run_iasl(["-d", dat.name], tmp)
+            if rc != 0 or has_errors(out):
+                failures.append(f"{label}: iasl -d {dat.name} (rc {rc}):\n{out}")
+        check_dsdt(tmpdir, label, ncpus, failures)
+        check_apic(tmpdir, label, ncpus, failures)
+        for dsl in ("DSDT.dsl", "SSDT.dsl"):
+            rc, out = run_iasl([dsl], tmp)
+            if rc != 0 or has_errors(out) or "0 Errors" not in out:
+                failures.append(f"{label}: recompiling {dsl} (rc {rc}):\n{out}")
+            else:
+                summary = [l for l in out.splitlines() if "Errors" in l]
+                print(f"{label}: {dsl}: {summary[-1].strip() if summary else out.strip()}")
+
+
+def check_dsdt(tmpdir, label, ncpus, failures):
+    dsl = tmpdir / "DSDT.dsl"
+    if not dsl.exists():
+        failures.append(f"{label}: no DSDT.dsl")
+        return
+    text = dsl.read_text(errors="replace")
+    for needle in DSDT_MUST_HAVE:
+        if needle not in text:
+            failures.append(f"{label}: DSDT.dsl lacks {needle}")
+    cpus = len(re.findall(r'Name \(_HID, "ACPI0007"', text))
+    if cpus != ncpus:
+        failures.append(f"{label}: DSDT has {cpus} processor devices, expected {ncpus}")
+
+
+def check_apic(tmpdir, label, ncpus, failures):
+    dsl = tmpdir / "APIC.dsl"
+    if not dsl.exists():
+        failures.append(f"{label}: no APIC.dsl")
+        return
+    text = dsl.read_text(errors="replace")
+    lapics = text.count("[Processor Local APIC]")
+    if lapics != ncpus:
+        failures.append(f"{label}: MADT has {lapics} local APICs, expected {ncpus}")
+    if text.count("[I/O APIC]") != 1:
+        failures.append(f"{label}: MADT does not have exactly one I/O APIC")
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    if shutil.which("iasl") is None:
+        print("SKIPPED: iasl (Debian package acpica-tools) is not installed")
+        return 77
+    failures = []
+    for ncpus, ecam in SHAPES:
+        check_shape(sys.argv[1], ncpus, ecam, failures)
+    for f in failures:
+        print("FAIL:", f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
