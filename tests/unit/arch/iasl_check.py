@@ -26,9 +26,29 @@ NO_DISASSEMBLY = {"RSDP.dat"}
 
 
 def has_errors(output):
-    """True if iasl reports any error other than a '0 Errors' summary."""
-    cleaned = re.sub(r"\b0 Errors?\b", "", output)
-    return re.search(r"error", cleaned, re.IGNORECASE) is not None
+    """True if iasl reports any error or warning other than a '0 Errors' or
+    '0 Warnings' summary. ACPICA's AML parser repairs bad input with an
+    'ACPI Warning' and still exits 0, so warnings count too."""
+    cleaned = re.sub(r"\b0 (Errors?|Warnings?)\b", "", output)
+    return re.search(r"error|warning|\bAE_", cleaned, re.IGNORECASE) is not None
+
+
+def disassemble(dat, cwd):
+    """Problems iasl -d finds in one table file, as a list of strings."""
+    rc, out = run_iasl(["-d", dat.name], cwd)
+    problems = []
+    if rc != 0 or has_errors(out):
+        problems.append(f"iasl -d {dat.name} (rc {rc}):\n{out}")
+    dsl = dat.with_suffix(".dsl")
+    if not dsl.exists():
+        problems.append(f"iasl -d {dat.name} wrote no {dsl.name}:\n{out}")
+        return problems
+    text = dsl.read_text(errors="replace")
+    for bad in ("Incorrect checksum", "Invalid", "**** "):
+        if bad in text:
+            line = next(l for l in text.splitlines() if bad in l)
+            problems.append(f"{dsl.name}: {line.strip()}")
+    return problems
 
 
 def run_iasl(args, cwd):
@@ -55,9 +75,7 @@ def check_shape(dump_exe, ncpus, ecam, failures):
         for dat in sorted(tmpdir.glob("*.dat")):
             if dat.name in NO_DISASSEMBLY:
                 continue
-            rc, out = run_iasl(["-d", dat.name], tmp)
-            if rc != 0 or has_errors(out):
-                failures.append(f"{label}: iasl -d {dat.name} (rc {rc}):\n{out}")
+            failures.extend(f"{label}: {p}" for p in disassemble(dat, tmp))
         check_dsdt(tmpdir, label, ncpus, failures)
         check_apic(tmpdir, label, ncpus, failures)
         for dsl in ("DSDT.dsl", "SSDT.dsl"):
@@ -96,6 +114,24 @@ def check_apic(tmpdir, label, ncpus, failures):
         failures.append(f"{label}: MADT does not have exactly one I/O APIC")
 
 
+def self_test(dump_exe, failures):
+    """The checks above must catch broken tables, or passing proves nothing."""
+    with tempfile.TemporaryDirectory(prefix="vireo-acpi-bad-") as tmp:
+        tmpdir = pathlib.Path(tmp)
+        subprocess.run([dump_exe, tmp, "2"], check=True, capture_output=True, timeout=60)
+        dsdt = bytearray((tmpdir / "DSDT.dat").read_bytes())
+        facp = bytearray((tmpdir / "FACP.dat").read_bytes())
+        facp[9] ^= 1                                     # checksum off by one
+        scope = dsdt.index(b"\\_SB_")
+        dsdt[scope - 2] = 0xFF                           # Scope's PkgLength
+        dsdt[9] = (dsdt[9] - sum(dsdt)) & 0xFF           # valid checksum again
+        (tmpdir / "BADF.dat").write_bytes(facp)
+        (tmpdir / "BADD.dat").write_bytes(dsdt)
+        for name in ("BADF.dat", "BADD.dat"):
+            if not disassemble(tmpdir / name, tmp):
+                failures.append(f"self-test: a corrupted {name} passed the checks")
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
@@ -106,6 +142,7 @@ def main():
     failures = []
     for ncpus, ecam in SHAPES:
         check_shape(sys.argv[1], ncpus, ecam, failures)
+    self_test(sys.argv[1], failures)
     for f in failures:
         print("FAIL:", f)
     return 1 if failures else 0
