@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * LAPIC timer, periodic, interrupts taken from ring 3.  Ticks are counted
+ * over one RTC second.  The LAPIC timer of KVM and QEMU counts a 1 GHz bus
+ * clock; the divider is set to 16.  Command line:
+ *   timer_hz=N       programmed rate (default 1000)
+ */
+#include "rt.h"
+
+const char guest_name[] = "timer";
+
+/* Returns once the RTC seconds register changes (bounded: ~3 s). */
+static void next_second(void)
+{
+	uint8_t s = cmos_read(0);
+	uint64_t end = tsc_deadline(3000000);
+	while (cmos_read(0) == s)
+		CHECK(rdtsc() < end, "RTC seconds did not advance");
+}
+
+void guest_main(void)
+{
+	uint64_t hz = cmdline_u64("timer_hz", 1000);
+	CHECK(hz >= 10 && hz <= 100000, "timer_hz=%lu out of range", hz);
+	lapic_write(0xf0, 0x1ff);
+	lapic_write(0x3e0, 0x3);				/* divide by 16 */
+	lapic_write(0x320, TIMER_VECTOR | 1u << 17);		/* periodic */
+	lapic_write(0x380, (uint32_t)(1000000000ull / 16 / hz));
+	irq_enable();
+	next_second();
+	uint64_t t0 = rt_ticks;
+	next_second();
+	uint64_t ticks = rt_ticks - t0;
+	irq_disable();
+	lapic_write(0x380, 0);
+	printf("TIMER: %lu ticks in one RTC second (programmed %lu Hz)\n", ticks, hz);
+	CHECK(ticks * 10 >= hz * 8 && ticks * 10 <= hz * 12, "rate %lu Hz is not within 20%% of %lu Hz",
+	      ticks, hz);
+}
