@@ -72,6 +72,9 @@ enum { MCFG_HDR_LEN = 44, MCFG_ENTRY_LEN = 16 };
 
 enum { TABLE_ALIGN = 16 };
 
+/* Slots 1..31 of bus 0 may raise INTx; slot 0 is the host bridge. */
+enum { PCI_INTX_SLOTS = 31 };
+
 struct layout {
 	size_t rsdp, xsdt, fadt, facs, madt, mcfg, dsdt, end;
 	size_t xsdt_len, madt_len, mcfg_len, dsdt_len;
@@ -153,6 +156,33 @@ static void dsdt_pci0_crs(struct aml *a, const struct acpi_config *cfg)
 	aml_restemplate_end(a);
 }
 
+static bool has_prt(const struct acpi_config *cfg)
+{
+	for (int i = 0; i < 4; i++)
+		if (cfg->pci_intx_gsi[i])
+			return true;
+	return false;
+}
+
+/* _PRT entries: Package {address 0xSSSSFFFF (any function), pin, source 0
+ * (a GSI, not a link device), GSI}. */
+static void dsdt_pci0_prt(struct aml *a, const struct acpi_config *cfg)
+{
+	aml_name(a, "_PRT");
+	aml_package_begin(a, PCI_INTX_SLOTS * 4);
+	for (unsigned slot = 1; slot <= PCI_INTX_SLOTS; slot++) {
+		for (unsigned pin = 0; pin < 4; pin++) {
+			aml_package_begin(a, 4);
+			aml_integer(a, (uint64_t)slot << 16 | 0xffff);
+			aml_integer(a, pin);
+			aml_integer(a, 0);
+			aml_integer(a, cfg->pci_intx_gsi[(slot + pin) % 4]);
+			aml_end(a);
+		}
+	}
+	aml_end(a);
+}
+
 static void dsdt_pci0(struct aml *a, const struct acpi_config *cfg)
 {
 	aml_device_begin(a, "PCI0");
@@ -162,6 +192,8 @@ static void dsdt_pci0(struct aml *a, const struct acpi_config *cfg)
 	aml_name_integer(a, "_UID", 0);
 	aml_name_integer(a, "_BBN", 0);
 	dsdt_pci0_crs(a, cfg);
+	if (has_prt(cfg))
+		dsdt_pci0_prt(a, cfg);
 	aml_end(a);
 }
 
@@ -441,6 +473,10 @@ static int check_config(const struct acpi_config *cfg, struct verr *err)
 	    cfg->pci_mmio32_size - 1 > UINT32_MAX - cfg->pci_mmio32_base)
 		return verr_set(err, EINVAL, "acpi: PCI MMIO window 0x%x+0x%x passes 4 GiB",
 				cfg->pci_mmio32_base, cfg->pci_mmio32_size);
+	for (int i = 0; i < 4; i++)
+		if (has_prt(cfg) && (cfg->pci_intx_gsi[i] < 16 || cfg->pci_intx_gsi[i] > 23))
+			return verr_set(err, EINVAL, "acpi: PCI INT%c on GSI %u, not an IOAPIC pin 16-23",
+					'A' + i, cfg->pci_intx_gsi[i]);
 	if (cfg->pci_ecam_base & ((1u << 20) - 1))
 		return verr_set(err, EINVAL, "acpi: ECAM base 0x%llx is not 1 MiB aligned",
 				(unsigned long long)cfg->pci_ecam_base);

@@ -27,6 +27,10 @@ struct acpi_config {
 	uint64_t pci_ecam_base;      /* 0 = no MCFG (PCI via conf1 only); else base of ECAM for bus 0..(pci_ecam_end_bus) */
 	uint8_t  pci_ecam_end_bus;
 	uint32_t pci_mmio32_base, pci_mmio32_size;  /* window for the PCI0 _CRS */
+	/* Bus-0 INTx wiring for PCI0._PRT: slot s (1..31), pin p (0 = INTA)
+	 * raises GSI pci_intx_gsi[(s + p) % 4], level, active low. All zero:
+	 * no _PRT (guests then fall back to the Interrupt Line register). */
+	uint8_t  pci_intx_gsi[4];
 };
 
 /* The most vCPUs the MADT's 8-bit APIC IDs can name (0xff is broadcast). */

@@ -3,6 +3,7 @@
  * acpi_dump DIR NCPUS [ECAM]: builds vireo's ACPI tables as the VMM would
  * (at 0xE0000), then follows RSDP -> XSDT -> FADT like an OS and writes each
  * table it reaches to DIR/<SIGNATURE>.dat for iasl_check.py to disassemble.
+ * With ECAM it also wires PCI INTA-D to GSI 16-19, for a _PRT.
  * It also writes SSDT.dat, an AML sample using every aml.h builder, so
  * iasl checks encodings the DSDT itself does not use.
  */
@@ -151,6 +152,8 @@ int main(int argc, char **argv)
 		cfg.pci_ecam_base = strtoull(argv[3], NULL, 0);
 		cfg.pci_ecam_end_bus = 0xff;
 		cfg.pci_mmio32_size = 0x10000000u;   /* below the ECAM at 0xe0000000 */
+		for (int i = 0; i < 4; i++)
+			cfg.pci_intx_gsi[i] = (uint8_t)(16 + i);
 	}
 	if (acpi_build(area, AREA_GPA, sizeof(area), &cfg, &rsdp, &err) < 0) {
 		fprintf(stderr, "acpi_dump: %s\n", err.msg);

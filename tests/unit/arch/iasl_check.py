@@ -76,7 +76,7 @@ def check_shape(dump_exe, ncpus, ecam, failures):
             if dat.name in NO_DISASSEMBLY:
                 continue
             failures.extend(f"{label}: {p}" for p in disassemble(dat, tmp))
-        check_dsdt(tmpdir, label, ncpus, failures)
+        check_dsdt(tmpdir, label, ncpus, ecam is not None, failures)
         check_apic(tmpdir, label, ncpus, failures)
         for dsl in ("DSDT.dsl", "SSDT.dsl"):
             rc, out = run_iasl([dsl], tmp)
@@ -87,7 +87,7 @@ def check_shape(dump_exe, ncpus, ecam, failures):
                 print(f"{label}: {dsl}: {summary[-1].strip() if summary else out.strip()}")
 
 
-def check_dsdt(tmpdir, label, ncpus, failures):
+def check_dsdt(tmpdir, label, ncpus, full, failures):
     dsl = tmpdir / "DSDT.dsl"
     if not dsl.exists():
         failures.append(f"{label}: no DSDT.dsl")
@@ -96,6 +96,10 @@ def check_dsdt(tmpdir, label, ncpus, failures):
     for needle in DSDT_MUST_HAVE:
         if needle not in text:
             failures.append(f"{label}: DSDT.dsl lacks {needle}")
+    if full:
+        for needle in ("_PRT", "PNP0C02"):
+            if needle not in text:
+                failures.append(f"{label}: DSDT.dsl lacks {needle}")
     cpus = len(re.findall(r'Name \(_HID, "ACPI0007"', text))
     if cpus != ncpus:
         failures.append(f"{label}: DSDT has {cpus} processor devices, expected {ncpus}")

@@ -58,6 +58,8 @@ static struct acpi_config ecam_config(unsigned ncpus)
 	c.pci_ecam_base = 0xe0000000u;
 	c.pci_ecam_end_bus = 0x3f;
 	c.pci_mmio32_size = 0x10000000u;
+	for (int i = 0; i < 4; i++)
+		c.pci_intx_gsi[i] = (uint8_t)(16 + i);
 	return c;
 }
 
@@ -227,6 +229,30 @@ static int contains(const uint8_t *p, size_t n, const void *needle, size_t k)
 	return 0;
 }
 
+/* Finds Name(_PRT, Package(124){...}) and checks slot 3, pin 2 (INTC):
+ * GSI pci_intx_gsi[(3 + 2) % 4]. */
+static void check_prt(const uint8_t *d, size_t len, const struct acpi_config *c)
+{
+	static const uint8_t name[] = { 0x08, '_', 'P', 'R', 'T', 0x12 };
+	const uint8_t want[] = { 0x12, 0x0c, 0x04, 0x0c, 0xff, 0xff, 0x03, 0x00, 0x0a, 0x02,
+				 0x00, 0x0a, c->pci_intx_gsi[1] };
+	int any = c->pci_intx_gsi[0] | c->pci_intx_gsi[1] | c->pci_intx_gsi[2] |
+		  c->pci_intx_gsi[3];
+	size_t at = 0;
+
+	while (at + sizeof(name) <= len && memcmp(d + at, name, sizeof(name)) != 0)
+		at++;
+	if (!any) {
+		assert_true(at + sizeof(name) > len);
+		return;
+	}
+	assert_true(at + sizeof(name) + 3 <= len);
+	/* A two-byte PkgLength, then 31 slots x 4 pins. */
+	assert_int_equal(d[at + 6] >> 6, 1);
+	assert_int_equal(d[at + 8], 124);
+	assert_true(contains(d + at, len - at, want, sizeof(want)));
+}
+
 static void check_dsdt(const uint8_t *d, const struct acpi_config *c)
 {
 	size_t len = (size_t)get(d + 4, 4);
@@ -245,6 +271,7 @@ static void check_dsdt(const uint8_t *d, const struct acpi_config *c)
 	}
 	assert_true(contains(d, len, "PCI0", 4));
 	assert_true(contains(d, len, "COM1", 4));
+	check_prt(d, len, c);
 }
 
 static void check_mcfg(const struct tables *t, const struct acpi_config *c)
@@ -388,6 +415,9 @@ static void bad_config(void **state)
 	expect_einval(&c, GPA);
 	c = base_config(1);
 	c.pci_ecam_base = 0xe0000800u;
+	expect_einval(&c, GPA);
+	c = base_config(1);
+	c.pci_intx_gsi[2] = 9;                      /* an ISA IRQ */
 	expect_einval(&c, GPA);
 	c = base_config(1);
 	expect_einval(&c, GPA + 8);                 /* misaligned area */
