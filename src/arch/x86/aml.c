@@ -376,20 +376,16 @@ void aml_restemplate_begin(struct aml *a)
 
 void aml_restemplate_end(struct aml *a)
 {
-	uint8_t end[2] = { RES_END, 0 };
+	/* Checksum 0 means "treat as valid" (ACPI 6.x 6.4.2.9); it is what ASL
+	 * compilers emit and what ACPICA writes back when it re-encodes a
+	 * template, so a template round-trips through an OS unchanged. */
+	static const uint8_t end[2] = { RES_END, 0 };
 
 	if (a->err)
 		return;
 	if (!a->depth || a->kind[a->depth - 1] != AML_OPEN_RESTEMPLATE) {
 		fail(a, EINVAL, "aml_restemplate_end without a template open");
 		return;
-	}
-	/* The End Tag's checksum makes the template's bytes sum to zero. */
-	if (a->buf) {
-		uint8_t sum = RES_END;
-		for (size_t i = a->open[a->depth - 1]; i < a->len; i++)
-			sum = (uint8_t)(sum + a->buf[i]);
-		end[1] = (uint8_t)-sum;
 	}
 	aml_bytes(a, end, sizeof(end));
 	aml_end(a);

@@ -77,7 +77,7 @@ void aml_return_integer(struct aml *a, uint64_t v);
 
 /* ResourceTemplate(): a Buffer whose bytes are resource descriptors
  * (ACPI 6.x section 6.4), closed by aml_restemplate_end() which appends the
- * End Tag with a checksum over the whole template. */
+ * End Tag (checksum byte 0: "valid", as ASL compilers emit it). */
 void aml_restemplate_begin(struct aml *a);
 void aml_restemplate_end(struct aml *a);
 

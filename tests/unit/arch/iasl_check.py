@@ -78,6 +78,7 @@ def check_shape(dump_exe, ncpus, ecam, failures):
             failures.extend(f"{label}: {p}" for p in disassemble(dat, tmp))
         check_dsdt(tmpdir, label, ncpus, ecam is not None, failures)
         check_apic(tmpdir, label, ncpus, failures)
+        check_acpiexec(tmpdir, label, ecam is not None, failures)
         for dsl in ("DSDT.dsl", "SSDT.dsl"):
             rc, out = run_iasl([dsl], tmp)
             if rc != 0 or has_errors(out) or "0 Errors" not in out:
@@ -85,6 +86,30 @@ def check_shape(dump_exe, ncpus, ecam, failures):
             else:
                 summary = [l for l in out.splitlines() if "Errors" in l]
                 print(f"{label}: {dsl}: {summary[-1].strip() if summary else out.strip()}")
+
+
+def check_acpiexec(tmpdir, label, full, failures):
+    """Loads the tables into ACPICA's interpreter (acpiexec, the OS-side code
+    Linux also runs), evaluates \\_S5 and converts every device's _CRS; a
+    descriptor that does not survive the round trip is reported as a
+    '****' mismatch."""
+    if shutil.which("acpiexec") is None:
+        print(f"{label}: acpiexec not installed, interpreter check skipped")
+        return
+    devices = ["PCI0", "COM1", "RTC_", "KBD_", "MOU_"] + (["MRES"] if full else [])
+    cmds = ["evaluate \\_S5"] + [f"resources \\_SB.{d}" for d in devices]
+    proc = subprocess.run(["acpiexec", "-b", "; ".join(cmds), "DSDT.dat", "FACP.dat",
+                           "APIC.dat"], cwd=tmpdir, capture_output=True, text=True,
+                          timeout=60)
+    out = proc.stdout + proc.stderr
+    problems = [l for l in out.splitlines()
+                if "****" in l or l.startswith(("ACPI Error", "ACPI Exception"))]
+    if proc.returncode != 0 or problems:
+        failures.append(f"{label}: acpiexec (rc {proc.returncode}): " + "\n".join(problems))
+    if out.count("[Integer] = 0000000000000005") != 2:
+        failures.append(f"{label}: acpiexec did not evaluate \\_S5 to {{5, 5, 0, 0}}")
+    if out.count("Resource Conversion Comparison") != len(devices):
+        failures.append(f"{label}: acpiexec converted fewer than {len(devices)} _CRS")
 
 
 def check_dsdt(tmpdir, label, ncpus, full, failures):

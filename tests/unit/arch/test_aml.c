@@ -240,22 +240,10 @@ static void resources(void **state)
 		0x89, 0x06, 0x00, 0x03, 0x01, 0x28, 0x00, 0x00, 0x00,
 		0x88, 0x0d, 0x00, 0x02, 0x0c, 0x00,
 		0x00, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0x00, 0x01,
-		0x79,
+		0x79, 0x00,
 	};
-	uint8_t buf[BUF];
-	struct aml a;
-	uint8_t sum = 0;
 	(void)state;
-
-	aml_init(&a, buf, sizeof(buf));
-	emit_resources(&a);
-	assert_int_equal(aml_finish(&a), 0);
-	assert_int_equal(a.len, sizeof(want) + 1);
-	assert_memory_equal(buf, want, sizeof(want));
-	/* The End Tag checksum zeroes the template's byte sum. */
-	for (size_t i = 4; i < a.len; i++)
-		sum = (uint8_t)(sum + buf[i]);
-	assert_int_equal(sum, 0);
+	expect(emit_resources, want, sizeof(want));
 }
 
 static void address_descriptors(void **state)
