@@ -473,8 +473,10 @@ static int check_config(const struct acpi_config *cfg, struct verr *err)
 	    cfg->pci_mmio32_size - 1 > UINT32_MAX - cfg->pci_mmio32_base)
 		return verr_set(err, EINVAL, "acpi: PCI MMIO window 0x%x+0x%x passes 4 GiB",
 				cfg->pci_mmio32_base, cfg->pci_mmio32_size);
-	for (int i = 0; i < 4; i++)
-		if (has_prt(cfg) && (cfg->pci_intx_gsi[i] < 16 || cfg->pci_intx_gsi[i] > 23))
+	/* GSIs below 16 are ISA IRQs, edge and active high; PCI INTx is level
+	 * and active low, which only the free IOAPIC pins 16-23 can be. */
+	for (int i = 0; has_prt(cfg) && i < 4; i++)
+		if (cfg->pci_intx_gsi[i] < 16 || cfg->pci_intx_gsi[i] > 23)
 			return verr_set(err, EINVAL, "acpi: PCI INT%c on GSI %u, not an IOAPIC pin 16-23",
 					'A' + i, cfg->pci_intx_gsi[i]);
 	if (cfg->pci_ecam_base & ((1u << 20) - 1))
