@@ -193,3 +193,29 @@ void acpi_pm_press_power_button(struct acpi_pm *pm)
 	pm_update_sci(pm);
 	pthread_mutex_unlock(&pm->lock);
 }
+
+void acpi_pm_save(struct acpi_pm *pm, struct acpi_pm_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&pm->lock);
+	st->sts = pm->sts;
+	st->en = pm->en;
+	st->cnt = pm->cnt;
+	st->tmr = pm_timer_ticks(pm);
+	pthread_mutex_unlock(&pm->lock);
+}
+
+void acpi_pm_restore(struct acpi_pm *pm, const struct acpi_pm_state *st)
+{
+	uint64_t tmr = st->tmr & TMR_MASK;
+
+	pthread_mutex_lock(&pm->lock);
+	pm->sts = st->sts & PM1_EN_MASK;
+	pm->en = st->en & PM1_EN_MASK;
+	pm->cnt = st->cnt & PM1_CNT_KEPT;
+	/* Rebase the counter so it carries on from the saved value. */
+	pm->t0_ns = mono_ns() - tmr * 1000000000u / ACPI_PM_TIMER_HZ;
+	pm->sci_level = (pm->sts & pm->en) != 0;
+	irq_line_set(&pm->sci, pm->sci_level);
+	pthread_mutex_unlock(&pm->lock);
+}

@@ -33,6 +33,12 @@
 #define ACPI_PM1_CNT_SLP_EN 0x2000
 #define ACPI_SLP_TYP_S5 5
 
+/* Guest-visible state, for snapshots; the timer continues from tmr. */
+struct acpi_pm_state {
+	uint16_t sts, en, cnt;
+	uint32_t tmr;
+};
+
 struct acpi_pm {
 	pthread_mutex_t lock;
 	struct irq_line sci;
@@ -50,6 +56,9 @@ int acpi_pm_attach(struct acpi_pm *pm, struct bus *pio, struct verr *err);
 
 /* Sets PWRBTN_STS; the SCI rises if the guest enabled PWRBTN_EN. */
 void acpi_pm_press_power_button(struct acpi_pm *pm);
+
+void acpi_pm_save(struct acpi_pm *pm, struct acpi_pm_state *st);
+void acpi_pm_restore(struct acpi_pm *pm, const struct acpi_pm_state *st);
 
 extern const struct bus_dev_ops acpi_pm_evt_ops, acpi_pm_cnt_ops, acpi_pm_tmr_ops;
 

@@ -2,6 +2,7 @@
 /* i8042 controller and a minimal AT keyboard; see i8042.h. */
 #include "devices/i8042.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "core/log.h"
@@ -308,4 +309,41 @@ int i8042_attach(struct i8042 *k, struct bus *pio, struct verr *err)
 	if (rc)
 		bus_unregister(pio, I8042_DATA_PORT, k);
 	return rc;
+}
+
+void i8042_save(struct i8042 *k, struct i8042_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&k->lock);
+	memcpy(st->ram, k->ram, sizeof(st->ram));
+	st->status = k->status;
+	st->outport = k->outport;
+	st->ctrl_pending = k->ctrl_pending;
+	st->kbd_pending = k->kbd_pending;
+	st->last_out = k->last_out;
+	st->scanning = k->scanning;
+	st->count = (uint8_t)k->count;
+	for (unsigned i = 0; i < k->count; i++)
+		st->queue[i] = k->queue[(k->head + i) % I8042_QUEUE_CAP];
+	pthread_mutex_unlock(&k->lock);
+}
+
+int i8042_restore(struct i8042 *k, const struct i8042_state *st, struct verr *err)
+{
+	if (st->count > I8042_QUEUE_CAP)
+		return verr_set(err, EINVAL, "i8042: bad saved state (queue count %u)", st->count);
+	pthread_mutex_lock(&k->lock);
+	memcpy(k->ram, st->ram, sizeof(k->ram));
+	k->status = st->status & (STS_SYS | STS_A2);
+	k->outport = st->outport;
+	k->ctrl_pending = st->ctrl_pending;
+	k->kbd_pending = st->kbd_pending;
+	k->last_out = st->last_out;
+	k->scanning = st->scanning != 0;
+	k->head = 0;
+	k->count = st->count;
+	for (unsigned i = 0; i < st->count; i++)
+		k->queue[i] = (struct i8042_byte){ st->queue[i].value, st->queue[i].aux };
+	pthread_mutex_unlock(&k->lock);
+	return 0;
 }

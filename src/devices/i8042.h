@@ -34,6 +34,14 @@ struct i8042_byte {
 	bool aux;                   /* from the aux port: AUXB, GSI 12 */
 };
 
+/* Guest-visible state, for snapshots. */
+struct i8042_state {
+	uint8_t ram[32];
+	uint8_t status, outport, ctrl_pending, kbd_pending, last_out, scanning;
+	uint8_t count;              /* bytes in queue[], oldest first */
+	struct i8042_byte queue[I8042_QUEUE_CAP];
+};
+
 struct i8042 {
 	pthread_mutex_t lock;
 	struct irq_line kbd_irq, aux_irq;
@@ -56,6 +64,10 @@ int i8042_init(struct i8042 *k, const struct irq_line *kbd_irq,
 void i8042_destroy(struct i8042 *k);
 /* Registers ports 0x60 and 0x64. */
 int i8042_attach(struct i8042 *k, struct bus *pio, struct verr *err);
+
+void i8042_save(struct i8042 *k, struct i8042_state *st);
+/* Fails with EINVAL (state left untouched) if st is inconsistent. */
+int i8042_restore(struct i8042 *k, const struct i8042_state *st, struct verr *err);
 
 extern const struct bus_dev_ops i8042_data_ops, i8042_cmd_ops;
 

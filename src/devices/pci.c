@@ -327,3 +327,30 @@ void pci_host_remove(struct pci_host *h, struct pci_dev *d)
 	}
 	pthread_mutex_unlock(&h->lock);
 }
+
+void pci_dev_restore_config(struct pci_dev *d, const uint8_t *cfg, size_t len)
+{
+	if (len > d->cfg_size)
+		len = d->cfg_size;
+	for (size_t i = 0; i < len; i++)
+		d->config[i] = (d->config[i] & ~d->wmask[i]) | (cfg[i] & d->wmask[i]);
+}
+
+void pci_host_save(struct pci_host *h, struct pci_host_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&h->lock);
+	st->addr = h->addr;
+	st->rcr = h->rcr;
+	memcpy(st->bridge_config, h->bridge.config, sizeof(st->bridge_config));
+	pthread_mutex_unlock(&h->lock);
+}
+
+void pci_host_restore(struct pci_host *h, const struct pci_host_state *st)
+{
+	pthread_mutex_lock(&h->lock);
+	h->addr = st->addr & CONF1_ADDR_MASK;
+	h->rcr = st->rcr;
+	pci_dev_restore_config(&h->bridge, st->bridge_config, sizeof(st->bridge_config));
+	pthread_mutex_unlock(&h->lock);
+}

@@ -19,6 +19,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/err.h"
@@ -74,6 +75,13 @@ struct pci_dev {
 	int slot;                     /* -1 until plugged */
 };
 
+/* Host state for snapshots; plugged devices save their own config. */
+struct pci_host_state {
+	uint32_t addr;
+	uint8_t rcr;
+	uint8_t bridge_config[PCI_CFG_SIZE];
+};
+
 struct pci_host {
 	pthread_mutex_t lock;
 	struct platform_ops plat;
@@ -95,6 +103,11 @@ uint64_t pci_dev_bar_addr(const struct pci_dev *d, unsigned bar);
 /* pin: 1 = INTA# .. 4 = INTD#, 0 = none. */
 void pci_dev_set_irq_pin(struct pci_dev *d, uint8_t pin);
 
+/* Snapshot support: restore only lands in guest-writable bits (wmask), so
+ * a damaged snapshot cannot change a device's identity or BAR sizes. len
+ * is clamped to the device's config size. Call before the vCPUs run. */
+void pci_dev_restore_config(struct pci_dev *d, const uint8_t *cfg, size_t len);
+
 int pci_host_init(struct pci_host *h, const struct platform_ops *plat, struct verr *err);
 void pci_host_destroy(struct pci_host *h);
 int pci_host_attach(struct pci_host *h, struct bus *pio, struct verr *err);
@@ -108,6 +121,9 @@ uint32_t pci_host_cfg_read(struct pci_host *h, uint8_t bus, uint8_t devfn,
 			   unsigned off, unsigned len);
 void pci_host_cfg_write(struct pci_host *h, uint8_t bus, uint8_t devfn,
 			unsigned off, unsigned len, uint32_t val);
+
+void pci_host_save(struct pci_host *h, struct pci_host_state *st);
+void pci_host_restore(struct pci_host *h, const struct pci_host_state *st);
 
 extern const struct bus_dev_ops pci_conf1_ops;
 

@@ -145,13 +145,43 @@ static void gaps_unclaimed(void **state)
 	assert_int_equal(inl(&f->bus, 0x604), 0xffffffff);  /* straddles */
 }
 
+static void save_restore(void **state)
+{
+	struct fixture *f = *state;
+	struct acpi_pm_state st;
+	uint32_t t;
+
+	outw(&f->bus, EN, ACPI_PM1_EN_PWRBTN);
+	outw(&f->bus, CNT, 5 << 10);
+	acpi_pm_press_power_button(&f->pm);
+	acpi_pm_save(&f->pm, &st);
+	outw(&f->bus, STS, 0xffff);
+	outw(&f->bus, EN, 0);
+	outw(&f->bus, CNT, 0);
+	assert_int_equal(f->irq.level[ACPI_SCI_GSI], 0);
+	st.tmr = 0x123456;
+	acpi_pm_restore(&f->pm, &st);
+	assert_int_equal(f->irq.level[ACPI_SCI_GSI], 1);
+	assert_int_equal(inw(&f->bus, STS), ACPI_PM1_STS_PWRBTN);
+	assert_int_equal(inw(&f->bus, CNT), 0x1401);
+	t = inl(&f->bus, TMR);
+	assert_true(t >= 0x123455 && t < 0x123456 + ACPI_PM_TIMER_HZ);
+	/* Junk bits in a snapshot do not land. */
+	st.tmr = 0xffffffff;
+	st.cnt = 0xffff;
+	acpi_pm_restore(&f->pm, &st);
+	assert_true(inl(&f->bus, TMR) <= 0xffffff);
+	assert_int_equal(inw(&f->bus, CNT), 0x1c03);
+	assert_int_equal(f->plat.poweroffs, 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(poweroff_s5_only), T(status_write_one_to_clear), T(power_button_sci),
-		T(pm_timer), T(gaps_unclaimed),
+		T(pm_timer), T(gaps_unclaimed), T(save_restore),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

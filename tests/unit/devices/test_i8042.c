@@ -177,13 +177,39 @@ static void queue_bounded(void **state)
 	assert_false(obf(f));
 }
 
+static void save_restore(void **state)
+{
+	struct fixture *f = *state;
+	struct i8042_state st, bad;
+	struct verr err = {0};
+
+	outb(&f->bus, DATA, 0xf2);
+	assert_int_equal(inb(&f->bus, DATA), 0xfa);
+	outb(&f->bus, CMD, 0xd1);     /* leave a controller command pending */
+	i8042_save(&f->kbc, &st);
+	assert_int_equal(st.count, 2);
+	bad = st;
+	bad.count = I8042_QUEUE_CAP + 1;
+	assert_int_equal(i8042_restore(&f->kbc, &bad, &err), -EINVAL);
+
+	inb(&f->bus, DATA);
+	inb(&f->bus, DATA);
+	outb(&f->bus, CMD, 0xad);
+	assert_false(obf(f));
+	assert_int_equal(i8042_restore(&f->kbc, &st, &err), 0);
+	assert_int_equal(inb(&f->bus, DATA), 0xab);
+	assert_int_equal(inb(&f->bus, DATA), 0x83);
+	outb(&f->bus, DATA, 0x00);    /* the pending 0xd1: reset line low */
+	assert_int_equal(f->plat.resets, 1);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(controller_tests), T(command_byte), T(reset_lines), T(keyboard_probe),
-		T(aux_port), T(queue_bounded),
+		T(aux_port), T(queue_bounded), T(save_restore),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

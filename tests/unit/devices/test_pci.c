@@ -217,13 +217,29 @@ static void device_bars(void **state)
 	assert_non_null(strstr(err.msg, "test"));
 }
 
+static void save_restore(void **state)
+{
+	struct fixture *f = *state;
+	struct pci_host_state st;
+
+	cfg_writel(f, 0, 0x0c, 0x00002010);
+	outl(&f->bus, 0xcf8, addr(0, 0, 0, 0x08));
+	pci_host_save(&f->host, &st);
+	cfg_writel(f, 0, 0x0c, 0);
+	st.bridge_config[0] = 0x00;   /* identity is not writable, even here */
+	pci_host_restore(&f->host, &st);
+	assert_int_equal(inl(&f->bus, 0xcf8), addr(0, 0, 0, 0x08));
+	assert_int_equal(cfg_readl(f, 0, 0x0c), 0x00002010);
+	assert_int_equal(cfg_readl(f, 0, 0x00), 0x00081b36);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(host_bridge), T(byte_word_offsets), T(absent_devices), T(reset_register),
-		T(device_bars),
+		T(device_bars), T(save_restore),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
