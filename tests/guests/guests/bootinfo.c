@@ -18,6 +18,8 @@ static void check_memmap(void)
 	for (int i = 0; i < bootinfo.nmem; i++) {
 		const struct memrange *m = &bootinfo.mem[i];
 		printf("MEM: %lx-%lx type %u\n", m->addr, m->addr + m->size, m->type);
+		if (!m->size)
+			continue;	/* QEMU's PVH memmap ends with an empty entry */
 		CHECK(m->addr >= prev_end, "memory map entry %d overlaps or is unsorted", i);
 		prev_end = m->addr + m->size;
 	}

@@ -2,16 +2,21 @@
 /*
  * Entries of every test guest.  Ring-0 code is emulated slowly on the
  * target hosts, so each path does the least it can at ring 0 and drops to
- * ring 3 (IOPL 3, so port I/O works there) with iretq.  Page tables, GDT
- * and TSS are static data: building them costs no ring-0 instructions.
+ * ring 3 with iretq.  Page tables, GDT and TSS are static data: building
+ * them costs no ring-0 instructions.  Port I/O from ring 3 is granted by the
+ * TSS I/O permission bitmap (all ports allowed), not by IOPL: on the nested
+ * KVM of our hosts, an emulated iretq to ring 3 ignores the RFLAGS image and
+ * lands with RFLAGS = 0x202 (IOPL 0, interrupts on), so ring 3 cannot rely on
+ * IOPL, cli or sti.
  *
  *   +0x000  32-bit boot protocol (code32_start), ESI = boot_params
  *   +0x200  64-bit boot protocol, RSI = boot_params, long mode already on
  *   entry_pvh  PVH (Xen note 18), EBX = hvm_start_info
  *
  * All of them reach rt_start3(kind, info) in ring 3 with EDI = kind and
- * RSI = the boot structure.  RT_MINIMAL (the stop guest) skips TSS, IDT and
- * SYSCALL set-up: such a guest never returns to ring 0.
+ * RSI = the boot structure.  RT_MINIMAL (the stop guest) skips IDT and
+ * SYSCALL set-up (it still loads the TSS for its I/O bitmap): such a guest
+ * never returns to ring 0.
  */
 #include "seg.h"
 
@@ -60,9 +65,9 @@ entry64_linux:
 entry64_common:
 	lgdt gdt_ptr(%rip)
 	mov $kstack_top, %esp
-#ifndef RT_MINIMAL
 	mov $SEL_TSS, %eax
 	ltr %ax
+#ifndef RT_MINIMAL
 	lidt idt_ptr(%rip)
 	mov %esi, %ebp			/* rdmsr/wrmsr need edx */
 	mov $0xc0000080, %ecx
@@ -81,10 +86,17 @@ entry64_common:
 	mov $0x40700, %eax
 	wrmsr
 	mov %ebp, %esi
+	/* Mask the legacy PIC: firmware (qboot) may leave the PIT running. */
+	mov $0xff, %al
+	out %al, $0x21
+	out %al, $0xa1
+#define USER_RFLAGS 0x3202		/* IOPL 3, interrupts on (see above) */
+#else
+#define USER_RFLAGS 0x3002		/* never takes interrupts: no IDT */
 #endif
 	push $(SEL_UDATA | 3)
 	push $ustack_top
-	push $0x3002			/* IOPL 3, interrupts off */
+	push $USER_RFLAGS
 	push $(SEL_UCODE | 3)
 	push $rt_start3
 	iretq
@@ -237,7 +249,7 @@ gdt:
 	.quad 0x00cf92000000ffff	/* 0x10 kernel data (also 32-bit flat) */
 	.quad 0x00cff2000000ffff	/* 0x18 user data */
 	.quad 0x00affa000000ffff	/* 0x20 user code, 64-bit */
-	.word 103			/* 0x28 TSS, 64-bit available */
+	.word 104 + 8192		/* 0x28 TSS, 64-bit available, with I/O bitmap */
 	.word tss_base_0_15
 	.byte tss_base_16_23
 	.byte 0x89
@@ -264,7 +276,9 @@ rt_tss:
 	.long 0
 	.quad kstack_top		/* rsp0: interrupts taken in ring 3 */
 	.fill 88, 1, 0
-	.word 104			/* no I/O bitmap; IOPL 3 covers ring 3 */
+	.word 104			/* I/O bitmap right after the TSS */
+	.fill 8192, 1, 0		/* every port allowed from ring 3 */
+	.byte 0xff			/* the bitmap's required terminator */
 
 /* Identity map of the first 4 GiB, user-accessible, the top GiB uncached. */
 	.section .data.pagetables, "aw"

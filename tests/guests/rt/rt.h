@@ -31,9 +31,9 @@ static inline void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
 	__asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
 }
 static inline void cpu_relax(void) { __asm__ volatile("pause" ::: "memory"); }
-/* CLI/STI are allowed in ring 3 because IOPL is 3. */
-static inline void irq_enable(void) { __asm__ volatile("sti" ::: "memory"); }
-static inline void irq_disable(void) { __asm__ volatile("cli" ::: "memory"); }
+/* Ring 3 always runs with interrupts on and must not use CLI/STI: the nested
+ * KVM of our hosts enters ring 3 with IOPL 0 (see entry.S).  Mask sources at
+ * the device (LAPIC LVT) instead. */
 
 /* Library */
 void *memset(void *d, int c, size_t n);

@@ -1,0 +1,332 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The project's test guests (tests/guests/) under vireo and under QEMU.
+
+Every guest exists twice, as NAME.bzImage (Linux boot protocol) and as
+NAME.elf (PVH); both carry the same code, so both must behave alike.  A
+guest reports "VIREO-GUEST: PASS <name>" or "VIREO-GUEST: FAIL <name>: why"
+on COM1 and ends with ACPI power-off (vireo exit 0), a debug-exit write of 1
+on failure (exit 3 with --debug-exit), or a triple fault (exit 4).
+
+The QEMU runs prove the images valid with a reference loader: .elf through
+QEMU's PVH loader on microvm, .bzImage through qboot's Linux loader on -M pc
+(which runs the real-mode stub and enters through the 32-bit protocol).
+vireo's 64-bit entry is exercised only by the vireo runs."""
+import secrets
+import shutil
+import subprocess
+import struct
+import time
+
+import pytest
+
+from conftest import run
+
+MEMORY = "128M"
+LOW_TABLES = 0x60400   # bytes below 1 MiB that are not RAM (docs/platform.md)
+FORMATS = ["bzImage", "elf"]
+QEMU = shutil.which("qemu-system-x86_64")
+QBOOT = "/usr/share/qemu/qboot.rom"
+
+
+def mem_bytes(size):
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    return int(size[:-1]) * units[size[-1]] if size[-1] in units else int(size)
+
+
+def fnv1a32(data):
+    h = 0x811C9DC5
+    for b in data:
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def with_length(cmdline):
+    """Append cmdline_len=N where N counts the whole result, itself included."""
+    n = len(cmdline)
+    while True:
+        full = f"{cmdline} cmdline_len={n}"
+        if len(full) == n:
+            return full
+        n = len(full)
+
+
+def pass_line(name):
+    return f"VIREO-GUEST: PASS {name}"
+
+
+def image(guests, name, fmt):
+    path = guests / f"{name}.{fmt}"
+    if not path.exists():
+        pytest.fail(f"guest image {path} missing: run 'make guests'")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def initrd(tmp_path_factory):
+    """A random initrd whose size is not a multiple of the page size."""
+    data = secrets.token_bytes(3 * 4096 + 123)
+    path = tmp_path_factory.mktemp("initrd") / "initrd.bin"
+    path.write_bytes(data)
+    return str(path), len(data), fnv1a32(data)
+
+
+@pytest.fixture(scope="session")
+def qemu():
+    if QEMU is None:
+        pytest.skip("SKIPPED: qemu-system-x86_64 is not installed")
+    return QEMU
+
+
+# ---------------------------------------------------------------- vireo
+
+
+def vireo_run(vireo, img, cmdline="", cpus=1, memory=MEMORY, extra=(),
+              debug_exit=True, input=None, timeout=60):
+    args = [vireo, "run", "--kernel", img, "--memory", memory,
+            "--cpus", str(cpus), "--cmdline", cmdline]
+    if debug_exit:
+        args.append("--debug-exit")
+    args.extend(extra)
+    r = run(args, timeout=timeout, input=input)
+    out = r.stdout.decode(errors="replace")
+    err = r.stderr.decode(errors="replace")
+    return r.returncode, out, err
+
+
+def assert_pass(name, rc, out, err, want_rc=0):
+    assert pass_line(name) in out, f"no PASS line (rc {rc})\nstdout:\n{out}\nstderr:\n{err}"
+    assert rc == want_rc, f"exit code {rc}, expected {want_rc}\nstdout:\n{out}\nstderr:\n{err}"
+
+
+@pytest.mark.kvm
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("name", ["demo", "rtc", "timer"])
+def test_vireo_simple(vireo, guests, kvm, name, fmt):
+    cmdline = f"expect_epoch={int(time.time())}" if name == "rtc" else ""
+    rc, out, err = vireo_run(vireo, image(guests, name, fmt), cmdline)
+    assert_pass(name, rc, out, err)
+
+
+@pytest.mark.kvm
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_vireo_stop(vireo, guests, kvm, fmt):
+    rc, out, err = vireo_run(vireo, image(guests, "stop", fmt), debug_exit=False)
+    assert rc == 0, f"stop guest: exit {rc}\n{out}\n{err}"
+
+
+@pytest.mark.kvm
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("memory", [MEMORY, "3584M"])
+def test_vireo_bootinfo(vireo, guests, kvm, initrd, fmt, memory):
+    path, size, digest = initrd
+    token = secrets.token_hex(8)
+    cmdline = (f"token={token} expect_ram={mem_bytes(memory) - LOW_TABLES} "
+               f"initrd_size={size} initrd_sum=0x{digest:08x} pad={'x' * 2000}")
+    cmdline = with_length(cmdline)
+    rc, out, err = vireo_run(vireo, image(guests, "bootinfo", fmt), cmdline, memory=memory,
+                             extra=["--initrd", path])
+    assert_pass("bootinfo", rc, out, err)
+    assert f"TOKEN: {token}" in out
+    assert ("BOOT: linux64" if fmt == "bzImage" else "BOOT: pvh") in out
+
+
+@pytest.mark.kvm
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("cpus", [1, 2, 4])
+def test_vireo_smp(vireo, guests, kvm, fmt, cpus):
+    rc, out, err = vireo_run(vireo, image(guests, "smp", fmt), f"expect_cpus={cpus}", cpus=cpus)
+    assert_pass("smp", rc, out, err)
+    assert f"CPUS: {cpus}" in out
+
+
+@pytest.mark.kvm
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_vireo_serial_input(vireo, guests, kvm, fmt):
+    word = "vireo" + secrets.token_hex(4)
+    rc, out, err = vireo_run(vireo, image(guests, "serial", fmt), f"expect_input={word}",
+                             input=(word + "\n").encode())
+    assert "READY" in out
+    assert f"GOT: {word}" in out
+    assert_pass("serial", rc, out, err)
+
+
+@pytest.mark.kvm
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("via", ["kbd", "cf9", "acpi"])
+def test_vireo_reset(vireo, guests, kvm, fmt, via):
+    """Without --reboot a reset ends vireo with 0, before the guest's
+    bounded wait runs out and it reports FAIL."""
+    rc, out, err = vireo_run(vireo, image(guests, "reset", fmt), f"via={via}")
+    assert "RESETTING" in out, out + err
+    assert "FAIL" not in out, out
+    assert rc == 0, f"exit {rc}\n{out}\n{err}"
+
+
+@pytest.mark.kvm
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_vireo_triplefault(vireo, guests, kvm, fmt):
+    rc, out, err = vireo_run(vireo, image(guests, "triplefault", fmt))
+    assert "TRIPLEFAULT" in out, out + err
+    assert rc == 4, f"exit {rc}\n{out}\n{err}"
+
+
+@pytest.mark.kvm
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_vireo_poweroff(vireo, guests, kvm, fmt):
+    rc, out, err = vireo_run(vireo, image(guests, "poweroff", fmt), debug_exit=False)
+    assert "POWEROFF" in out, out + err
+    assert rc == 0, f"exit {rc}\n{out}\n{err}"
+
+
+@pytest.mark.kvm
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("debug_exit,want", [(True, 3), (False, 4)])
+def test_vireo_fail_is_reported(vireo, guests, kvm, fmt, debug_exit, want):
+    rc, out, err = vireo_run(vireo, image(guests, "fail", fmt), debug_exit=debug_exit)
+    assert "VIREO-GUEST: FAIL fail: deliberate failure" in out, out + err
+    assert rc == want, f"exit {rc}, expected {want}\n{out}\n{err}"
+
+
+# ---------------------------------------------------------------- QEMU (TCG)
+
+
+def qemu_run(qemu, img, fmt, cmdline="", cpus=1, initrd=None, input=None, timeout=60):
+    """QEMU's isa-debug-exit makes a write of V exit with (V << 1) | 1, as
+    vireo's --debug-exit does; -no-reboot turns a reset into exit 0."""
+    common = ["-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio",
+              "-device", "isa-debug-exit,iobase=0x501,iosize=1", "-m", MEMORY,
+              "-smp", str(cpus), "-no-reboot", "-kernel", img, "-append", cmdline]
+    if fmt == "elf":
+        machine = ["-M", "microvm,x-option-roms=off,pit=off,pic=off"]
+    else:
+        machine = ["-M", "pc", "-bios", QBOOT]
+    if initrd:
+        common += ["-initrd", initrd]
+    r = run([qemu] + machine + common, timeout=timeout, input=input,
+            stdin=None if input is not None else subprocess.DEVNULL)
+    return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+
+
+def assert_qemu_pass(name, rc, out, err):
+    # ACPI power-off (0) may lose the race with the debug-exit write (1).
+    assert pass_line(name) in out, f"no PASS line (rc {rc})\n{out}\n{err}"
+    assert rc in (0, 1), f"exit {rc}\n{out}\n{err}"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("name", ["demo", "rtc", "timer"])
+def test_qemu_simple(qemu, guests, name, fmt):
+    cmdline = f"expect_epoch={int(time.time())}" if name == "rtc" else ""
+    assert_qemu_pass(name, *qemu_run(qemu, image(guests, name, fmt), fmt, cmdline))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_qemu_stop(qemu, guests, fmt):
+    rc, out, err = qemu_run(qemu, image(guests, "stop", fmt), fmt)
+    assert rc in (0, 1), f"exit {rc}\n{out}\n{err}"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_qemu_bootinfo(qemu, guests, initrd, fmt):
+    path, size, digest = initrd
+    token = secrets.token_hex(8)
+    cmdline = f"token={token} initrd_size={size} initrd_sum=0x{digest:08x} pad={'y' * 1000}"
+    if fmt == "elf":
+        # QEMU's PVH memmap has the same shape as vireo's; qboot's Linux
+        # loader leaves the e820 table to the real-mode kernel, so no RAM
+        # check through the bzImage.
+        cmdline += f" expect_ram={mem_bytes(MEMORY) - LOW_TABLES}"
+    cmdline = with_length(cmdline)
+    rc, out, err = qemu_run(qemu, image(guests, "bootinfo", fmt), fmt, cmdline, initrd=path)
+    assert_qemu_pass("bootinfo", rc, out, err)
+    assert f"TOKEN: {token}" in out
+    assert ("BOOT: linux32" if fmt == "bzImage" else "BOOT: pvh") in out
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("cpus", [1, 2, 4])
+def test_qemu_smp(qemu, guests, fmt, cpus):
+    # qboot's MP table carries an entry count of 0: accept that here only.
+    rc, out, err = qemu_run(qemu, image(guests, "smp", fmt), fmt,
+                            f"expect_cpus={cpus} mp_lenient", cpus=cpus)
+    assert_qemu_pass("smp", rc, out, err)
+    assert f"CPUS: {cpus}" in out
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_qemu_serial_input(qemu, guests, fmt):
+    rc, out, err = qemu_run(qemu, image(guests, "serial", fmt), fmt, "expect_input=hello",
+                            input=b"hello\n")
+    assert "GOT: hello" in out
+    assert_qemu_pass("serial", rc, out, err)
+
+
+def test_qemu_reset(qemu, guests):
+    """Only -M pc has an i8042 and port 0xcf9; QEMU exits 0 on reset with
+    -no-reboot."""
+    for via in ("kbd", "cf9"):
+        rc, out, err = qemu_run(qemu, image(guests, "reset", "bzImage"), "bzImage", f"via={via}")
+        assert "RESETTING" in out and "FAIL" not in out, out + err
+        assert rc == 0, f"via={via}: exit {rc}\n{out}\n{err}"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_qemu_triplefault(qemu, guests, fmt):
+    rc, out, err = qemu_run(qemu, image(guests, "triplefault", fmt), fmt)
+    assert "TRIPLEFAULT" in out and "PASS" not in out, out + err
+    assert rc == 0, f"exit {rc}\n{out}\n{err}"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_qemu_poweroff(qemu, guests, fmt):
+    rc, out, err = qemu_run(qemu, image(guests, "poweroff", fmt), fmt, "debug_exit_ok")
+    assert "POWEROFF" in out and "FAIL" not in out, out + err
+    assert rc in (0, 1), f"exit {rc}\n{out}\n{err}"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_qemu_fail_is_reported(qemu, guests, fmt):
+    rc, out, err = qemu_run(qemu, image(guests, "fail", fmt), fmt)
+    assert "VIREO-GUEST: FAIL fail: deliberate failure" in out, out + err
+    assert rc == 3, f"exit {rc}\n{out}\n{err}"
+
+
+# ---------------------------------------------------------------- images
+
+
+@pytest.mark.parametrize("name", ["stop", "demo", "bootinfo", "smp", "timer", "serial", "rtc",
+                                  "reset", "triplefault", "poweroff", "fail"])
+def test_images_carry_the_same_code(guests, name):
+    """The bzImage's protected-mode part is byte-for-byte the PVH ELF's
+    loadable segment, and the setup header says what docs/platform.md needs."""
+    bz = (guests / f"{name}.bzImage").read_bytes()
+    elf = (guests / f"{name}.elf").read_bytes()
+    assert bz[0x202:0x206] == b"HdrS"
+    assert struct.unpack_from("<H", bz, 0x1FE)[0] == 0xAA55
+    assert struct.unpack_from("<H", bz, 0x206)[0] >= 0x020C
+    assert struct.unpack_from("<H", bz, 0x236)[0] & 1, "XLF_KERNEL_64 missing"
+    setup = (bz[0x1F1] + 1) * 512
+    phoff = struct.unpack_from("<Q", elf, 0x20)[0]
+    phentsize, phnum = struct.unpack_from("<HH", elf, 0x36)
+    loads = []
+    for i in range(phnum):
+        ptype, _, off, _, paddr, filesz, _, _ = struct.unpack_from("<IIQQQQQQ", elf,
+                                                                  phoff + i * phentsize)
+        if ptype == 1:
+            loads.append((paddr, elf[off:off + filesz]))
+    assert len(loads) == 1 and loads[0][0] == 0x100000
+    payload = loads[0][1]
+    assert bz[setup:setup + len(payload)] == payload
+
+
+def test_no_int_instructions(guests):
+    """`int n` faults on the target hosts at any ring; the build refuses it,
+    and this re-checks the shipped images."""
+    objdump = shutil.which("objdump")
+    if objdump is None:
+        pytest.skip("SKIPPED: objdump not installed")
+    for elf in sorted(guests.glob("*.elf")):
+        out = subprocess.run([objdump, "-d", str(elf)], capture_output=True, check=True).stdout
+        bad = [l for l in out.decode().splitlines() if "\tint " in l or l.endswith("\tint3")]
+        assert not bad, f"{elf.name}: {bad[:3]}"
+
