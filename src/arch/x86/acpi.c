@@ -197,10 +197,16 @@ static void dsdt_pci0(struct aml *a, const struct acpi_config *cfg)
 	aml_end(a);
 }
 
+/* 1 MiB of configuration space per bus. */
+static uint64_t ecam_size(const struct acpi_config *cfg)
+{
+	return ((uint64_t)cfg->pci_ecam_end_bus + 1) << 20;
+}
+
 /* Linux uses ECAM only if a motherboard resource (PNP0C02) reserves it. */
 static void dsdt_ecam_reserve(struct aml *a, const struct acpi_config *cfg)
 {
-	uint64_t end = cfg->pci_ecam_base + ((uint64_t)cfg->pci_ecam_end_bus + 1) * (1u << 20) - 1;
+	uint64_t end = cfg->pci_ecam_base + ecam_size(cfg) - 1;
 
 	aml_device_begin(a, "MRES");
 	aml_name_eisaid(a, "_HID", "PNP0C02");
@@ -483,9 +489,14 @@ static int check_config(const struct acpi_config *cfg, struct verr *err)
 		return verr_set(err, EINVAL, "acpi: ECAM base 0x%llx is not 1 MiB aligned",
 				(unsigned long long)cfg->pci_ecam_base);
 	if (cfg->pci_ecam_base &&
-	    cfg->pci_ecam_base > UINT64_MAX - (((uint64_t)cfg->pci_ecam_end_bus + 1) << 20))
+	    cfg->pci_ecam_base > UINT64_MAX - ecam_size(cfg))
 		return verr_set(err, EINVAL, "acpi: ECAM at 0x%llx wraps the address space",
 				(unsigned long long)cfg->pci_ecam_base);
+	if (cfg->pci_ecam_base && cfg->pci_mmio32_size &&
+	    cfg->pci_ecam_base < (uint64_t)cfg->pci_mmio32_base + cfg->pci_mmio32_size &&
+	    cfg->pci_mmio32_base < cfg->pci_ecam_base + ecam_size(cfg))
+		return verr_set(err, EINVAL, "acpi: ECAM at 0x%llx overlaps the PCI MMIO window at 0x%x",
+				(unsigned long long)cfg->pci_ecam_base, cfg->pci_mmio32_base);
 	return 0;
 }
 

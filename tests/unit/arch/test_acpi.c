@@ -416,6 +416,9 @@ static void bad_config(void **state)
 	c = base_config(1);
 	c.pci_ecam_base = 0xe0000800u;
 	expect_einval(&c, GPA);
+	c = ecam_config(1);
+	c.pci_mmio32_size = 0x20000001u;            /* one byte into the ECAM */
+	expect_einval(&c, GPA);
 	c = base_config(1);
 	c.pci_intx_gsi[2] = 9;                      /* an ISA IRQ */
 	expect_einval(&c, GPA);
