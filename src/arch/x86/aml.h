@@ -19,8 +19,6 @@
 #include <stdint.h>
 
 #define AML_MAX_DEPTH 16
-/* A PkgLength holds at most 28 bits. */
-#define AML_PKGLEN_MAX 0x0fffffffu
 
 enum aml_open_kind { AML_OPEN_PKG, AML_OPEN_BUFFER, AML_OPEN_RESTEMPLATE };
 
@@ -36,8 +34,10 @@ struct aml {
 };
 
 void aml_init(struct aml *a, void *buf, size_t cap);
-/* 0, or the first error (-ENOSPC, -EINVAL, -E2BIG) with a->why set; also
- * fails if an object is still open. */
+/* 0, or the first error with a->why set: -ENOSPC (buffer full), -EINVAL
+ * (bad name, value or call order; also an object still open), -E2BIG
+ * (nesting deeper than AML_MAX_DEPTH, or an object past the 28 bits a
+ * PkgLength can hold). */
 int aml_finish(struct aml *a);
 
 /* Raw bytes; the building block for everything else. */
