@@ -3,6 +3,11 @@
  * A bus maps guest port-I/O or MMIO addresses to device handlers. Each VM
  * owns one port bus and one MMIO bus (no global device lists). Lookups take a
  * read lock so regions (PCI BARs) can be moved while vCPUs run.
+ *
+ * Handlers are called after that lock is dropped, so a handler may register
+ * or unregister regions (a BAR moved by a config write) without deadlock.
+ * In exchange, the owner stops the vCPUs before it unregisters and frees a
+ * device. The name string must outlive the registration.
  */
 #ifndef VIREO_DEVICES_BUS_H
 #define VIREO_DEVICES_BUS_H
