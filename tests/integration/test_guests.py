@@ -291,6 +291,50 @@ def test_qemu_fail_is_reported(qemu, guests, fmt):
     assert rc == 3, f"exit {rc}\n{out}\n{err}"
 
 
+def shim_run(qemu, guests, name, cmdline="", cpus=1, input=None):
+    """A bzImage entered through the 64-bit boot protocol, as vireo does:
+    QEMU boots boot64-shim.elf (PVH) with the bzImage as its initrd, and the
+    shim sets up vireo's documented boot state."""
+    args = [qemu, "-M", "microvm,x-option-roms=off,pit=off,pic=off", "-nodefaults",
+            "-no-user-config", "-nographic", "-serial", "stdio",
+            "-device", "isa-debug-exit,iobase=0x501,iosize=1", "-m", MEMORY,
+            "-smp", str(cpus), "-no-reboot", "-kernel", image(guests, "boot64-shim", "elf"),
+            "-initrd", image(guests, name, "bzImage"), "-append", cmdline]
+    r = run(args, timeout=60, input=input,
+            stdin=None if input is not None else subprocess.DEVNULL)
+    return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+
+
+@pytest.mark.parametrize("name,cmdline,cpus", [
+    ("demo", "", 1),
+    ("rtc", "", 1),
+    ("timer", "", 1),
+    ("smp", "expect_cpus=2 mp_lenient", 2),
+    ("smp", "expect_cpus=4 mp_lenient", 4),
+])
+def test_qemu_boot64(qemu, guests, name, cmdline, cpus):
+    assert_qemu_pass(name, *shim_run(qemu, guests, name, cmdline, cpus))
+
+
+def test_qemu_boot64_bootinfo(qemu, guests):
+    data = (guests / "bootinfo.bzImage").read_bytes()
+    token = secrets.token_hex(8)
+    cmdline = with_length(f"token={token} expect_ram={mem_bytes(MEMORY) - LOW_TABLES} "
+                          f"initrd_size={len(data)} initrd_sum=0x{fnv1a32(data):08x}")
+    rc, out, err = shim_run(qemu, guests, "bootinfo", cmdline)
+    assert_qemu_pass("bootinfo", rc, out, err)
+    assert "BOOT: linux64" in out and f"TOKEN: {token}" in out
+
+
+def test_qemu_boot64_serial_and_fail(qemu, guests):
+    rc, out, err = shim_run(qemu, guests, "serial", "expect_input=abc", input=b"abc\n")
+    assert_qemu_pass("serial", rc, out, err)
+    rc, out, err = shim_run(qemu, guests, "fail")
+    assert "FAIL fail: deliberate failure" in out and rc == 3, out + err
+    rc, out, err = shim_run(qemu, guests, "stop")
+    assert rc in (0, 1), out + err
+
+
 # ---------------------------------------------------------------- images
 
 

@@ -14,9 +14,9 @@
  *   entry_pvh  PVH (Xen note 18), EBX = hvm_start_info
  *
  * All of them reach rt_start3(kind, info) in ring 3 with EDI = kind and
- * RSI = the boot structure.  RT_MINIMAL (the stop guest) skips IDT and
- * SYSCALL set-up (it still loads the TSS for its I/O bitmap): such a guest
- * never returns to ring 0.
+ * RSI = the boot structure.  RT_MINIMAL (the stop guest) skips the IDT (it
+ * still loads the TSS for its I/O bitmap): such a guest never returns to
+ * ring 0.
  */
 #include "seg.h"
 
@@ -69,23 +69,6 @@ entry64_common:
 	ltr %ax
 #ifndef RT_MINIMAL
 	lidt idt_ptr(%rip)
-	mov %esi, %ebp			/* rdmsr/wrmsr need edx */
-	mov $0xc0000080, %ecx
-	rdmsr
-	or $1, %eax			/* SCE (64-bit entry has not set it) */
-	wrmsr
-	mov $0xc0000081, %ecx
-	xor %eax, %eax
-	mov $(SEL_KDATA << 16 | SEL_KCODE), %edx
-	wrmsr
-	inc %ecx			/* LSTAR */
-	mov $syscall_entry, %eax
-	xor %edx, %edx
-	wrmsr
-	mov $0xc0000084, %ecx		/* SFMASK: IF, TF, DF, AC off at ring 0 */
-	mov $0x40700, %eax
-	wrmsr
-	mov %ebp, %esi
 	/* Mask the legacy PIC: firmware (qboot) may leave the PIT running. */
 	mov $0xff, %al
 	out %al, $0x21
@@ -102,29 +85,21 @@ entry64_common:
 	iretq
 
 /*
- * SYSCALL from ring 3 runs RAX(RDI) at ring 0 on the caller's stack (ring 3
- * may touch all memory, so ring 0 may use its stack), then returns with
- * iretq: sysretq is not usable on these hosts.
+ * ring0(): INT3 from ring 3, through a DPL-3 gate, runs RAX(RDI) at ring 0
+ * and returns with iretq.  SYSCALL is not used: on the nested KVM of our
+ * hosts it does not reach ring 0 (the handler runs at CPL 3), while INT3
+ * from ring 3 is delivered properly.  The C caller lists every register the
+ * SysV ABI lets the callee clobber.
  */
 	.text
-	.globl syscall_entry
-syscall_entry:
+	.globl ring0_entry
+ring0_entry:
 	push %rbp
 	mov %rsp, %rbp
 	and $-16, %rsp
-	push %rcx
-	push %r11
 	call *%rax
-	pop %r11
-	pop %rcx
 	mov %rbp, %rsp
 	pop %rbp
-	mov %rsp, %rdx
-	push $(SEL_UDATA | 3)
-	push %rdx
-	push %r11
-	push $(SEL_UCODE | 3)
-	push %rcx
 	iretq
 
 /* The LAPIC timer handler stays tiny: it runs emulated at ring 0. */

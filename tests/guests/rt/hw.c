@@ -135,20 +135,27 @@ uint64_t ring0(uint64_t (*fn)(uint64_t), uint64_t arg)
 {
 	register uint64_t rax __asm__("rax") = (uint64_t)fn;
 	register uint64_t rdi __asm__("rdi") = arg;
-	__asm__ volatile("syscall"
+	/* int3 reaches ring0_entry through the DPL-3 gate of vector 3. */
+	__asm__ volatile("int3"
 			 : "+r"(rax), "+r"(rdi)
 			 :
-			 : "rcx", "r11", "rdx", "rsi", "r8", "r9", "r10", "memory", "cc");
+			 : "rcx", "rdx", "rsi", "r8", "r9", "r10", "r11", "memory", "cc");
 	return rax;
+}
+
+void idt_set_dpl(int vec, void (*handler)(void), unsigned dpl)
+{
+	uint64_t a = (uint64_t)handler;
+	uint64_t type = 0x8e00ull | (uint64_t)(dpl & 3) << 13;
+	/* 64-bit interrupt gate, present, selector KCODE. */
+	rt_idt[2 * vec] = (a & 0xffff) | (uint64_t)SEL_KCODE << 16 | type << 32 |
+			  (a >> 16 & 0xffff) << 48;
+	rt_idt[2 * vec + 1] = a >> 32;
 }
 
 void idt_set(int vec, void (*handler)(void))
 {
-	uint64_t a = (uint64_t)handler;
-	/* 64-bit interrupt gate, DPL 0, present, selector KCODE. */
-	rt_idt[2 * vec] = (a & 0xffff) | (uint64_t)SEL_KCODE << 16 | 0x8e00ull << 32 |
-			  (a >> 16 & 0xffff) << 48;
-	rt_idt[2 * vec + 1] = a >> 32;
+	idt_set_dpl(vec, handler, 0);
 }
 
 static uint64_t r0_halt(uint64_t unused)

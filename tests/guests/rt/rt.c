@@ -19,6 +19,7 @@ void rt_start3(int kind, uint64_t raw)
 	if (!rt_entry_minimal) {
 		for (int v = 0; v < 32; v++)
 			idt_set(v, (void (*)(void))exc_stubs[v]);
+		idt_set_dpl(3, ring0_entry, 3);	/* ring0(): INT3 from ring 3 */
 		idt_set(TIMER_VECTOR, timer_isr);
 		idt_set(0xff, spurious_isr);
 	}

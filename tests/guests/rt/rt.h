@@ -136,6 +136,8 @@ uint64_t tsc_deadline(uint64_t us);
 /* Rings and interrupts */
 uint64_t ring0(uint64_t (*fn)(uint64_t), uint64_t arg);
 void idt_set(int vec, void (*handler)(void));
+void idt_set_dpl(int vec, void (*handler)(void), unsigned dpl);
+extern void ring0_entry(void);
 extern volatile uint64_t rt_ticks;
 extern volatile uint8_t ap_seen[256];
 extern const char ap_tramp_start[], ap_tramp_end[];
