@@ -53,7 +53,9 @@ struct uart {
 	unsigned rx_head, rx_count;
 };
 
-/* irq may be NULL (no interrupt wired); out may be NULL (output dropped). */
+/* irq may be NULL (no interrupt wired); out may be NULL (output dropped).
+ * out runs with the UART lock held, one byte per call, and must not call
+ * back into the UART. */
 int uart_init(struct uart *u, const char *name, const struct irq_line *irq,
 	      uart_out_fn out, void *out_ctx, struct verr *err);
 void uart_destroy(struct uart *u);
