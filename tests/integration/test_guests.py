@@ -50,6 +50,14 @@ def with_length(cmdline):
         n = len(full)
 
 
+def simple_cmdline(name, timer_hz):
+    if name == "rtc":
+        return f"expect_epoch={int(time.time())}"
+    if name == "timer":
+        return f"timer_hz={timer_hz}"
+    return ""
+
+
 def pass_line(name):
     return f"VIREO-GUEST: PASS {name}"
 
@@ -102,7 +110,7 @@ def assert_pass(name, rc, out, err, want_rc=0):
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("name", ["demo", "rtc", "timer"])
 def test_vireo_simple(vireo, guests, kvm, name, fmt):
-    cmdline = f"expect_epoch={int(time.time())}" if name == "rtc" else ""
+    cmdline = simple_cmdline(name, timer_hz=250)
     rc, out, err = vireo_run(vireo, image(guests, name, fmt), cmdline)
     assert_pass(name, rc, out, err)
 
@@ -216,7 +224,8 @@ def assert_qemu_pass(name, rc, out, err):
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("name", ["demo", "rtc", "timer"])
 def test_qemu_simple(qemu, guests, name, fmt):
-    cmdline = f"expect_epoch={int(time.time())}" if name == "rtc" else ""
+    # TCG drops periodic ticks when the host is busy: keep the rate low.
+    cmdline = simple_cmdline(name, timer_hz=100)
     assert_qemu_pass(name, *qemu_run(qemu, image(guests, name, fmt), fmt, cmdline))
 
 
@@ -308,7 +317,7 @@ def shim_run(qemu, guests, name, cmdline="", cpus=1, input=None):
 @pytest.mark.parametrize("name,cmdline,cpus", [
     ("demo", "", 1),
     ("rtc", "", 1),
-    ("timer", "", 1),
+    ("timer", "timer_hz=100", 1),
     ("smp", "expect_cpus=2 mp_lenient", 2),
     ("smp", "expect_cpus=4 mp_lenient", 4),
 ])
@@ -371,6 +380,14 @@ def test_no_int_instructions(guests):
         pytest.skip("SKIPPED: objdump not installed")
     for elf in sorted(guests.glob("*.elf")):
         out = subprocess.run([objdump, "-d", str(elf)], capture_output=True, check=True).stdout
-        bad = [l for l in out.decode().splitlines() if "\tint " in l or l.endswith("\tint3")]
+        func, bad = "", []
+        for line in out.decode().splitlines():
+            if line.endswith(">:"):
+                func = line.split("<", 1)[1][:-2]
+            elif "\tint " in line:
+                bad.append(line)
+            # int3 works from ring 3 only: ring0() is its one (ring-3) user.
+            elif line.rstrip().endswith("\tint3") and func != "ring0":
+                bad.append(f"{func}: {line}")
         assert not bad, f"{elf.name}: {bad[:3]}"
 

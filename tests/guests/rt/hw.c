@@ -131,7 +131,7 @@ void lapic_eoi(void)
 	lapic_write(0xb0, 0);
 }
 
-uint64_t ring0(uint64_t (*fn)(uint64_t), uint64_t arg)
+__attribute__((noinline)) uint64_t ring0(uint64_t (*fn)(uint64_t), uint64_t arg)
 {
 	register uint64_t rax __asm__("rax") = (uint64_t)fn;
 	register uint64_t rdi __asm__("rdi") = arg;
