@@ -14,7 +14,7 @@
 #include "arch/x86/mptable.h"
 #include "core/log.h"
 
-enum { DEV_COM1 = 1, DEV_RTC = 2 };
+enum { DEV_COM1 = 1, DEV_RTC = 2, DEV_I8042 = 4, DEV_PCI = 8, DEV_PM = 16, DEV_DEBUG_EXIT = 32 };
 
 static int setup_memory(struct vm *vm, struct verr *err)
 {
@@ -57,10 +57,23 @@ static void console_out(void *ctx, const uint8_t *buf, size_t len)
 	}
 }
 
-static int setup_devices(struct vm *vm, struct verr *err)
+static void platform_reset(void *ctx)
 {
-	struct irq_line com1_irq = { irq_set, vm, X86_GSI_COM1 };
-	struct irq_line rtc_irq = { irq_set, vm, X86_GSI_RTC };
+	vm_request_stop(ctx, VM_STOP_RESET, 0);
+}
+
+static void platform_poweroff(void *ctx)
+{
+	vm_request_stop(ctx, VM_STOP_POWEROFF, 0);
+}
+
+static void debug_exit_to_stop(void *ctx, int code)
+{
+	vm_request_stop(ctx, VM_STOP_DEBUG_EXIT, code);
+}
+
+static int setup_buses(struct vm *vm, struct verr *err)
+{
 	int rc;
 
 	if ((rc = bus_init(&vm->pio, "pio", err)) < 0)
@@ -70,6 +83,16 @@ static int setup_devices(struct vm *vm, struct verr *err)
 		return rc;
 	}
 	vm->buses_ready = true;
+	vm->platform = (struct platform_ops){ platform_reset, platform_poweroff, vm };
+	return 0;
+}
+
+static int setup_serial_and_rtc(struct vm *vm, struct verr *err)
+{
+	struct irq_line com1_irq = { irq_set, vm, X86_GSI_COM1 };
+	struct irq_line rtc_irq = { irq_set, vm, X86_GSI_RTC };
+	int rc;
+
 	if ((rc = uart_init(&vm->com1, "com1", &com1_irq, console_out, vm, err)) < 0)
 		return rc;
 	vm->devices_ready |= DEV_COM1;
@@ -79,6 +102,47 @@ static int setup_devices(struct vm *vm, struct verr *err)
 		return rc;
 	vm->devices_ready |= DEV_RTC;
 	return rtc_attach(&vm->rtc, &vm->pio, err);
+}
+
+static int setup_platform_devices(struct vm *vm, struct verr *err)
+{
+	struct irq_line kbd_irq = { irq_set, vm, X86_GSI_I8042_KBD };
+	struct irq_line aux_irq = { irq_set, vm, 12 };
+	struct irq_line sci = { irq_set, vm, X86_GSI_SCI };
+	int rc;
+
+	if ((rc = i8042_init(&vm->i8042, &kbd_irq, &aux_irq, &vm->platform, err)) < 0)
+		return rc;
+	vm->devices_ready |= DEV_I8042;
+	if ((rc = i8042_attach(&vm->i8042, &vm->pio, err)) < 0)
+		return rc;
+	if ((rc = pci_host_init(&vm->pci, &vm->platform, err)) < 0)
+		return rc;
+	vm->devices_ready |= DEV_PCI;
+	if ((rc = pci_host_attach(&vm->pci, &vm->pio, err)) < 0)
+		return rc;
+	if ((rc = acpi_pm_init(&vm->pm, &sci, &vm->platform, err)) < 0)
+		return rc;
+	vm->devices_ready |= DEV_PM;
+	if ((rc = acpi_pm_attach(&vm->pm, &vm->pio, err)) < 0)
+		return rc;
+	if (!vm->cfg.debug_exit)
+		return 0;
+	if ((rc = debug_exit_init(&vm->debug_exit, debug_exit_to_stop, vm, err)) < 0)
+		return rc;
+	vm->devices_ready |= DEV_DEBUG_EXIT;
+	return debug_exit_attach(&vm->debug_exit, &vm->pio, err);
+}
+
+static int setup_devices(struct vm *vm, struct verr *err)
+{
+	int rc = setup_buses(vm, err);
+
+	if (rc == 0)
+		rc = setup_serial_and_rtc(vm, err);
+	if (rc == 0)
+		rc = setup_platform_devices(vm, err);
+	return rc;
 }
 
 static int setup_firmware_tables(struct vm *vm, uint64_t *rsdp, struct verr *err)
@@ -212,6 +276,14 @@ int vm_machine_setup(struct vm *vm, struct verr *err)
 
 void vm_machine_teardown(struct vm *vm)
 {
+	if (vm->devices_ready & DEV_DEBUG_EXIT)
+		debug_exit_destroy(&vm->debug_exit);
+	if (vm->devices_ready & DEV_PM)
+		acpi_pm_destroy(&vm->pm);
+	if (vm->devices_ready & DEV_PCI)
+		pci_host_destroy(&vm->pci);
+	if (vm->devices_ready & DEV_I8042)
+		i8042_destroy(&vm->i8042);
 	if (vm->devices_ready & DEV_RTC)
 		rtc_destroy(&vm->rtc);
 	if (vm->devices_ready & DEV_COM1)

@@ -10,8 +10,12 @@
 #include "arch/x86/boot.h"
 #include "arch/x86/layout.h"
 #include "core/guest_mem.h"
+#include "devices/acpi_pm.h"
 #include "devices/bus.h"
+#include "devices/debug_exit.h"
+#include "devices/i8042.h"
 #include "devices/irq.h"
+#include "devices/pci.h"
 #include "devices/rtc.h"
 #include "devices/uart.h"
 #include "vmm/vm.h"
@@ -32,8 +36,13 @@ struct vm {
 	struct bus pio, mmio;
 	bool buses_ready;
 
+	struct platform_ops platform;
 	struct uart com1;
 	struct rtc rtc;
+	struct i8042 i8042;
+	struct pci_host pci;
+	struct acpi_pm pm;
+	struct debug_exit debug_exit;
 	unsigned devices_ready;      /* bit per device, so destroy frees what exists */
 
 	struct vcpu *vcpus;
