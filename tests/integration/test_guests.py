@@ -186,12 +186,19 @@ def test_vireo_poweroff(vireo, guests, kvm, fmt):
     assert rc == 0, f"exit {rc}\n{out}\n{err}"
 
 
+FAILURES = [("call", "deliberate failure"), ("ud", "exception 6 "), ("pf", "exception 14 ")]
+
+
 @pytest.mark.kvm
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("debug_exit,want", [(True, 3), (False, 4)])
-def test_vireo_fail_is_reported(vireo, guests, kvm, fmt, debug_exit, want):
-    rc, out, err = vireo_run(vireo, image(guests, "fail", fmt), debug_exit=debug_exit)
-    assert "VIREO-GUEST: FAIL fail: deliberate failure" in out, out + err
+@pytest.mark.parametrize("how,reason", FAILURES)
+def test_vireo_fail_is_reported(vireo, guests, kvm, fmt, debug_exit, want, how, reason):
+    """guest_fail() and ring-3 exceptions (through IDT, TSS and the ring-0
+    handler) reach the exit code: 3 by debug exit, else 4 by triple fault."""
+    rc, out, err = vireo_run(vireo, image(guests, "fail", fmt), f"how={how}",
+                             debug_exit=debug_exit)
+    assert f"VIREO-GUEST: FAIL fail: {reason}" in out, out + err
     assert rc == want, f"exit {rc}, expected {want}\n{out}\n{err}"
 
 
@@ -294,9 +301,10 @@ def test_qemu_poweroff(qemu, guests, fmt):
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_qemu_fail_is_reported(qemu, guests, fmt):
-    rc, out, err = qemu_run(qemu, image(guests, "fail", fmt), fmt)
-    assert "VIREO-GUEST: FAIL fail: deliberate failure" in out, out + err
+@pytest.mark.parametrize("how,reason", FAILURES)
+def test_qemu_fail_is_reported(qemu, guests, fmt, how, reason):
+    rc, out, err = qemu_run(qemu, image(guests, "fail", fmt), fmt, f"how={how}")
+    assert f"VIREO-GUEST: FAIL fail: {reason}" in out, out + err
     assert rc == 3, f"exit {rc}\n{out}\n{err}"
 
 

@@ -51,6 +51,9 @@ void guest_fail(const char *fmt, ...)
 /* frame: vector, error code, RIP, CS, RFLAGS, RSP, SS (ring 0, emulated). */
 void rt_exception(uint64_t *frame)
 {
-	guest_fail("exception %lu error %lx at rip %lx cs %lx rsp %lx", frame[0], frame[1],
-		   frame[2], frame[3], frame[5]);
+	uint64_t cr2 = 0;
+	if (frame[0] == 14)
+		__asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
+	guest_fail("exception %lu error %lx at rip %lx cs %lx rsp %lx cr2 %lx", frame[0], frame[1],
+		   frame[2], frame[3], frame[5], cr2);
 }
