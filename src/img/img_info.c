@@ -90,15 +90,17 @@ static json_object *specific_json(const struct block_info *in)
 	if (!strcmp(in->format, "qcow2")) {
 		json_object_object_add(d, "compat",
 				       json_object_new_string(in->qcow2_version == 2 ? "0.10" : "1.1"));
-		if (in->qcow2_version == 3) {
-			json_object_object_add(d, "compression-type",
-					       json_object_new_string(in->compression_type));
+		json_object_object_add(d, "compression-type",
+				       json_object_new_string(in->compression_type));
+		if (in->qcow2_version == 3)
 			json_object_object_add(d, "lazy-refcounts",
 					       json_object_new_boolean(in->lazy_refcounts));
-		}
 		json_object_object_add(d, "refcount-bits", json_object_new_int(in->refcount_bits));
-		json_object_object_add(d, "corrupt", json_object_new_boolean(in->corrupt));
-		json_object_object_add(d, "extended-l2", json_object_new_boolean(in->extended_l2));
+		if (in->qcow2_version == 3) {
+			json_object_object_add(d, "corrupt", json_object_new_boolean(in->corrupt));
+			json_object_object_add(d, "extended-l2",
+					       json_object_new_boolean(in->extended_l2));
+		}
 	} else {
 		json_object_object_add(d, "cid", json_object_new_int64(in->vmdk_cid));
 		json_object_object_add(d, "parent-cid", json_object_new_int64(in->vmdk_parent_cid));
@@ -165,14 +167,14 @@ static void info_human(const char *path, const struct block_info *in,
 		img_print_snapshots(s, ns);
 	}
 	if (!strcmp(in->format, "qcow2")) {
-		printf("Format specific information:\n    compat: %s\n",
-		       in->qcow2_version == 2 ? "0.10" : "1.1");
+		printf("Format specific information:\n    compat: %s\n    compression type: %s\n",
+		       in->qcow2_version == 2 ? "0.10" : "1.1", in->compression_type);
 		if (in->qcow2_version == 3)
-			printf("    compression type: %s\n    lazy refcounts: %s\n",
-			       in->compression_type, in->lazy_refcounts ? "true" : "false");
-		printf("    refcount bits: %d\n    corrupt: %s\n    extended l2: %s\n",
-		       in->refcount_bits, in->corrupt ? "true" : "false",
-		       in->extended_l2 ? "true" : "false");
+			printf("    lazy refcounts: %s\n", in->lazy_refcounts ? "true" : "false");
+		printf("    refcount bits: %d\n", in->refcount_bits);
+		if (in->qcow2_version == 3)
+			printf("    corrupt: %s\n    extended l2: %s\n",
+			       in->corrupt ? "true" : "false", in->extended_l2 ? "true" : "false");
 	} else if (!strcmp(in->format, "vmdk")) {
 		printf("Format specific information:\n    cid: %u\n    parent cid: %u\n"
 		       "    create type: %s\n", in->vmdk_cid, in->vmdk_parent_cid,

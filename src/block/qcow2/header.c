@@ -253,7 +253,7 @@ int qcow2_header_read(struct qcow2 *q, struct verr *err)
 		r = qcow2_pread(q, 0, c, q->cluster_size, err);
 	if (!r)
 		r = check_tables(q, c, q->file_end, err);
-	if (!r && q->version == 3)
+	if (!r)
 		r = parse_exts(q, c, err);
 	if (!r)
 		r = read_backing_name(q, c, err);
