@@ -67,6 +67,9 @@ struct accel_caps {
 int accel_open(struct accel_caps *caps, struct verr *err);
 int accel_vm_create(struct accel_vm **vm, struct verr *err);
 void accel_vm_destroy(struct accel_vm *vm);
+/* Waits for VM set-up that runs in the background (the PIT); call before
+ * the first accel_vcpu_run. */
+int accel_vm_ready(struct accel_vm *vm, struct verr *err);
 
 /* flags: ACCEL_MEM_DIRTY_LOG for snapshot diffs later */
 #define ACCEL_MEM_DIRTY_LOG 1u

@@ -70,10 +70,19 @@ static int install_kick_handler(struct verr *err)
 	return 0;
 }
 
+static void *create_pit(void *arg)
+{
+	struct accel_vm *vm = arg;
+	struct kvm_pit_config pit = { .flags = 0 };
+
+	vm->pit_errno = ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0 ? errno : 0;
+	return NULL;
+}
+
 static int vm_setup_x86(struct accel_vm *vm, struct verr *err)
 {
-	struct kvm_pit_config pit = { .flags = 0 };
 	uint64_t ident = KVM_IDENTITY_MAP_ADDR;
+	int rc;
 
 	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0)
 		return kvm_ioctl_err(err, "KVM_SET_TSS_ADDR");
@@ -81,8 +90,26 @@ static int vm_setup_x86(struct accel_vm *vm, struct verr *err)
 		return kvm_ioctl_err(err, "KVM_SET_IDENTITY_MAP_ADDR");
 	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
 		return kvm_ioctl_err(err, "KVM_CREATE_IRQCHIP");
-	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
-		return kvm_ioctl_err(err, "KVM_CREATE_PIT2");
+	rc = pthread_create(&vm->pit_thread, NULL, create_pit, vm);
+	if (rc != 0) {
+		create_pit(vm); /* no thread: do it inline */
+		return accel_vm_ready(vm, err);
+	}
+	vm->pit_pending = true;
+	return 0;
+}
+
+int accel_vm_ready(struct accel_vm *vm, struct verr *err)
+{
+	if (vm->pit_pending) {
+		pthread_join(vm->pit_thread, NULL);
+		vm->pit_pending = false;
+	}
+	if (vm->pit_errno) {
+		int e = vm->pit_errno;
+		vm->pit_errno = 0;
+		return verr_set(err, e, "KVM KVM_CREATE_PIT2 failed: %s", strerror(e));
+	}
 	return 0;
 }
 
@@ -125,6 +152,7 @@ void accel_vm_destroy(struct accel_vm *vm)
 {
 	if (!vm)
 		return;
+	accel_vm_ready(vm, NULL);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)

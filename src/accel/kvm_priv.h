@@ -12,6 +12,11 @@ struct accel_vm {
 	int kvm_fd;
 	int vm_fd;
 	int run_size;
+	/* KVM_CREATE_PIT2 starts a kernel thread and takes milliseconds on a
+	 * nested host; it runs here while the rest of the VM is set up. */
+	pthread_t pit_thread;
+	bool pit_pending;
+	int pit_errno;
 };
 
 struct accel_vcpu {

@@ -89,6 +89,10 @@ fail:
 
 int vm_start(struct vm *vm, struct verr *err)
 {
+	int rc = accel_vm_ready(vm->accel, err);
+
+	if (rc < 0)
+		return rc;
 	for (unsigned i = 0; i < vm->nvcpus; i++) {
 		struct vcpu *c = &vm->vcpus[i];
 		int rc = pthread_create(&c->thread, NULL, vcpu_thread, c);

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Runs every benchmark; each prints medians and ratios against its peer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+/usr/bin/python3 bench/boot.py "$@"
+for b in bench/img-bench.sh; do
+  [ -x "$b" ] && "$b"
+done
+exit 0
