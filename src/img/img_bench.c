@@ -18,7 +18,7 @@ struct bench {
 	uint64_t offset, step, size, count, submitted, done;
 	uint64_t flush_interval, since_flush;
 	size_t bufsize;
-	bool write, failed, flushing;
+	bool write, failed, flushing, log_flushes;
 	int depth, inflight;
 	struct block_req *reqs;
 	bool *busy;
@@ -60,6 +60,11 @@ static void flush_now(struct bench *b)
 	while (b->flushing)
 		block_queue_poll(b->q, true);
 	b->since_flush = 0;
+	if (b->log_flushes && !b->failed) {
+		/* For crash tests: these requests must survive a kill from now on. */
+		printf("flushed %llu\n", (unsigned long long)b->done);
+		fflush(stdout);
+	}
 }
 
 static int run(struct bench *b, uint8_t *bufs, struct verr *err)
@@ -100,6 +105,7 @@ int img_bench(int argc, char **argv)
 		{ "pattern", required_argument, NULL, 'P' },
 		{ "flush-interval", required_argument, NULL, 'I' },
 		{ "no-drain", no_argument, NULL, 'N' },
+		{ "log-flushes", no_argument, NULL, 'L' },
 		{ 0, 0, 0, 0 },
 	};
 	struct bench b = { .count = 75000, .depth = 64, .bufsize = 4096 };
@@ -129,6 +135,7 @@ int img_bench(int argc, char **argv)
 			else if (c == 'S') { b.step = v; step_set = true; }
 			else b.offset = v;
 			break;
+		case 'L': b.log_flushes = true; break;
 		case 'n': case 'i': case 'q': case 'N': break;
 		default: return img_usage_error("bench", "bad option");
 		}

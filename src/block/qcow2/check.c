@@ -63,6 +63,11 @@ static int walk_l2(struct refs *rf, uint64_t l2off, bool active, struct verr *er
 			continue;
 		}
 		off = e & QCOW2_OFFSET_MASK;
+		if (e & QCOW2_L2_RESERVED || (q->version == 2 && (e & QCOW2_OFLAG_ZERO))) {
+			fprintf(stderr, "ERROR L2 entry 0x%llx has reserved bits set\n",
+				(unsigned long long)e);
+			rf->res->corruptions++;
+		}
 		if (!off) {
 			if (active && (e & QCOW2_OFLAG_ZERO))
 				rf->res->allocated_clusters++;
@@ -96,7 +101,8 @@ static int walk_l1(struct refs *rf, const uint64_t *l1, uint32_t n, bool active,
 		int r;
 		if (!off)
 			continue;
-		if (off % q->cluster_size || off + q->cluster_size > q->file_end) {
+		if (off % q->cluster_size || off + q->cluster_size > q->file_end ||
+		    (l1[i] & QCOW2_L1_RESERVED)) {
 			fprintf(stderr, "ERROR L2 table offset 0x%llx (L1 index %u) is not aligned "
 				"or beyond the end of the file\n", (unsigned long long)off, i);
 			rf->res->corruptions++;
