@@ -12,16 +12,16 @@
 
 const char guest_name[] = "bootinfo";
 
+/* The map need not be sorted (QEMU's is not), but ranges must not overlap. */
 static void check_memmap(void)
 {
-	uint64_t prev_end = 0;
+	const struct memrange *m = bootinfo.mem;
 	for (int i = 0; i < bootinfo.nmem; i++) {
-		const struct memrange *m = &bootinfo.mem[i];
-		printf("MEM: %lx-%lx type %u\n", m->addr, m->addr + m->size, m->type);
-		if (!m->size)
-			continue;	/* QEMU's PVH memmap ends with an empty entry */
-		CHECK(m->addr >= prev_end, "memory map entry %d overlaps or is unsorted", i);
-		prev_end = m->addr + m->size;
+		printf("MEM: %lx-%lx type %u\n", m[i].addr, m[i].addr + m[i].size, m[i].type);
+		for (int j = 0; j < i; j++)
+			CHECK(!m[i].size || !m[j].size || m[i].addr >= m[j].addr + m[j].size ||
+				      m[j].addr >= m[i].addr + m[i].size,
+			      "memory map entries %d and %d overlap", j, i);
 	}
 	uint64_t ram = bootinfo_ram();
 	printf("RAM: %lu\n", ram);

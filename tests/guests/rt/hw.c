@@ -20,8 +20,10 @@ static int bcd(int v) { return (v & 15) + (v >> 4) * 10; }
 static void rtc_raw(int r[7])
 {
 	static const uint8_t regs[7] = { 0, 2, 4, 7, 8, 9, 0x32 };
-	/* Wait out an update in progress (bounded: ~2 s of reads). */
-	for (int i = 0; i < 2000000 && (cmos_read(0x0a) & 0x80); i++)
+	/* Wait out an update in progress: it lasts under 2 ms, so 20 ms
+	 * bounds it (an absent RTC reads 0xff, UIP forever). */
+	uint64_t end = tsc_deadline(20000);
+	while ((cmos_read(0x0a) & 0x80) && rdtsc() < end)
 		cpu_relax();
 	for (int i = 0; i < 7; i++)
 		r[i] = cmos_read(regs[i]);
@@ -88,7 +90,7 @@ uint64_t tsc_hz(void)
 		/* Start on a tick edge.  A timer that is not decoded (firmware
 		 * left the PM block off) reads constant: give up quickly. */
 		int i = 0;
-		while ((start = inl(port) & 0xffffff) == first && ++i < 100000)
+		while ((start = inl(port) & 0xffffff) == first && ++i < 1000)
 			;
 		if (start != first) {
 			uint64_t t0 = rdtsc(), t1;
