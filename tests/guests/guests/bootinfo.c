@@ -66,6 +66,19 @@ static void check_initrd(void)
 	CHECK(bootinfo.initrd_addr && bootinfo.initrd_addr + want <= 0x100000000ull,
 	      "initrd at %lx not below 4 GiB", bootinfo.initrd_addr);
 	CHECK(!(bootinfo.initrd_addr & 0xfff), "initrd at %lx not page aligned", bootinfo.initrd_addr);
+	if (bootinfo.kind != BOOT_PVH) {
+		uint64_t max = *(volatile uint32_t *)(bootinfo.raw + 0x22c);	/* initrd_addr_max */
+		CHECK(bootinfo.initrd_addr + want - 1 <= max, "initrd ends at %lx, above initrd_addr_max %lx",
+		      bootinfo.initrd_addr + want - 1, max);
+	}
+	bool in_ram = false;
+	for (int i = 0; i < bootinfo.nmem; i++) {
+		const struct memrange *m = &bootinfo.mem[i];
+		if (m->type == 1 && m->addr <= bootinfo.initrd_addr &&
+		    bootinfo.initrd_addr + want <= m->addr + m->size)
+			in_ram = true;
+	}
+	CHECK(in_ram || bootinfo.nmem == 0, "initrd at %lx is not inside a RAM range", bootinfo.initrd_addr);
 	uint32_t sum = fnv1a32((const void *)bootinfo.initrd_addr, want);
 	printf("INITRD_SUM: %08x\n", sum);
 	if (cmdline_has("initrd_sum"))

@@ -27,14 +27,13 @@ void guest_main(void)
 		       m->type == 1 ? "RAM" : m->type == 2 ? "reserved" : "other");
 	}
 	printf("  RAM:            %lu MiB (%lu bytes)\n", bootinfo_ram() >> 20, bootinfo_ram());
-	if (acpi_init() == 0)
-		printf("  CPUs (MADT):    %d; ACPI PM1a_CNT %x, \\_S5 %d, PM timer %x\n",
-		       acpi.ncpus, acpi.pm1a_cnt, acpi.s5_typ, acpi.pm_tmr);
-	if (acpi.hw_reduced)
-		printf("  HW-reduced ACPI: sleep control space %u width %u at %lx\n",
-		       acpi.sleep_ctl.space, acpi.sleep_ctl.width, acpi.sleep_ctl.addr);
-	else
+	if (acpi_init() == 0) {
+		printf("  CPUs (MADT):    %d\n", acpi.ncpus);
+		printf("  ACPI:           PM1a_CNT %x, \\_S5 SLP_TYP %d, PM timer %x%s\n", acpi.pm1a_cnt,
+		       acpi.s5_typ, acpi.pm_tmr, acpi.hw_reduced ? " (HW-reduced)" : "");
+	} else {
 		printf("  ACPI:           none found\n");
+	}
 	struct mptable mp;
 	if (mp_scan(&mp) == 0)
 		printf("  CPUs (MP 1.4):  %d\n", mp.ncpus);
