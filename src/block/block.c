@@ -16,7 +16,7 @@
 static const struct block_driver *const drivers[] = {
 	&block_raw_driver,
 	&block_qcow2_driver,
-	/* vmdk: see vmdk.c */
+	&block_vmdk_driver,
 };
 #define N_DRIVERS (sizeof(drivers) / sizeof(drivers[0]))
 
