@@ -43,5 +43,9 @@ void guest_main(void)
 		printf("  RTC:            %04d-%02d-%02dT%02d:%02d:%02dZ\n", t.year, t.mon, t.day,
 		       t.hour, t.min, t.sec);
 	}
-	printf("  running in ring 3 with IOPL 3; powering off now. Bye!\n\n");
+	uint64_t flags;
+	uint16_t cs;
+	__asm__ volatile("pushfq; pop %0; mov %%cs, %1" : "=r"(flags), "=r"(cs));
+	printf("  running in ring %u (RFLAGS %lx, IOPL %lu); powering off now. Bye!\n\n", cs & 3,
+	       flags, flags >> 12 & 3);
 }
