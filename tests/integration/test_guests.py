@@ -150,7 +150,7 @@ def test_vireo_bootinfo(vireo, guests, kvm, initrd, fmt, memory):
 
 @pytest.mark.kvm
 @pytest.mark.parametrize("fmt", FORMATS)
-@pytest.mark.parametrize("cpus", [1, 2, 4])
+@pytest.mark.parametrize("cpus", [1, 2, 4, 8])
 def test_vireo_smp(vireo, guests, kvm, fmt, cpus):
     rc, out, err = vireo_run(vireo, image(guests, "smp", fmt), f"expect_cpus={cpus}", cpus=cpus)
     assert_pass("smp", rc, out, err)
