@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Build the image-format fuzzers with clang + libFuzzer into build-fuzz/ and
+# run each for N seconds (default 10): scripts/fuzz.sh [seconds]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-${FUZZ_SECONDS:-10}}
+OUT=build-fuzz
+CC=${CLANG:-clang}
+mkdir -p "$OUT"
+SRCS=(src/core/err.c src/core/log.c src/core/size.c src/block/*.c src/block/qcow2/*.c)
+CFLAGS=(-std=c17 -D_GNU_SOURCE -DVIREO_VERSION='"fuzz"' -Isrc -g -O1
+        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
+LIBS=(-luring -lz -lzstd -lpthread -lm)
+
+for t in qcow2 vmdk; do
+  if [ ! -x "$OUT/fuzz_$t" ] || [ -n "$(find "${SRCS[@]}" tests/fuzz -newer "$OUT/fuzz_$t" | head -1)" ]; then
+    "$CC" "${CFLAGS[@]}" -o "$OUT/fuzz_$t" "tests/fuzz/fuzz_$t.c" "${SRCS[@]}" "${LIBS[@]}"
+  fi
+done
+
+# Seed corpora from real images when qemu-img is around.
+seed() {
+  local dir=$OUT/corpus_$1; shift
+  mkdir -p "$dir"
+  [ -n "$(ls -A "$dir")" ] && return 0
+  command -v qemu-img >/dev/null || return 0
+  local tmp; tmp=$(mktemp -d)
+  "$@" "$tmp"
+  for f in "$tmp"/*; do cp "$f" "$dir/"; done
+  rm -rf "$tmp"
+}
+mk_qcow2() {
+  qemu-img create -q -f qcow2 "$1/a.qcow2" 1M
+  qemu-img create -q -f qcow2 -o compat=0.10,cluster_size=512 "$1/b.qcow2" 64K
+  qemu-img create -q -f qcow2 -o cluster_size=4096,refcount_bits=1 "$1/c.qcow2" 256K
+  qemu-io -c 'write -P 1 0 8k' -c 'write -z 64k 4k' "$1/c.qcow2" >/dev/null
+  qemu-io -c "write -P 2 0 64k" "$1/a.qcow2" >/dev/null; qemu-img snapshot -c s "$1/a.qcow2"
+  head -c 65536 /dev/urandom > "$1/r"; qemu-img convert -c -O qcow2 -o cluster_size=4096 "$1/r" "$1/d.qcow2"; rm "$1/r"
+  qemu-img create -q -f qcow2 -o extended_l2=on,cluster_size=16k "$1/e.qcow2" 128K
+}
+mk_vmdk() {
+  qemu-img create -q -f vmdk "$1/a.vmdk" 1M
+  head -c 65536 /dev/urandom > "$1/r"; qemu-img convert -O vmdk -o subformat=streamOptimized "$1/r" "$1/b.vmdk"; rm "$1/r"
+  printf '# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\ncreateType="monolithicFlat"\nRW 8 ZERO\n' > "$1/c.vmdk"
+}
+seed qcow2 mk_qcow2
+seed vmdk mk_vmdk
+
+status=0
+for t in qcow2 vmdk; do
+  echo "fuzz_$t: ${SECS}s"
+  mkdir -p "$OUT/crashes_$t"
+  if ! "$OUT/fuzz_$t" -max_total_time="$SECS" -max_len=262144 -timeout=10 -rss_limit_mb=2048 \
+        -artifact_prefix="$OUT/crashes_$t/" -print_final_stats=0 "$OUT/corpus_$t" \
+        2> "$OUT/fuzz_$t.log"; then
+    echo "fuzz_$t: FAILED, see $OUT/fuzz_$t.log and $OUT/crashes_$t/"
+    tail -30 "$OUT/fuzz_$t.log"
+    status=1
+  fi
+done
+exit $status
