@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "arch/x86/cpu_state.h"
+#include "core/buf.h"
 #include "core/err.h"
 
 struct accel_vm;
@@ -89,8 +90,12 @@ int accel_vcpu_run(struct accel_vcpu *vcpu, struct accel_exit *exit, struct verr
 /* Makes a running accel_vcpu_run return ACCEL_EXIT_INTERRUPTED soon; safe
  * from any thread. */
 void accel_vcpu_kick(struct accel_vcpu *vcpu);
-/* The next accel_vcpu_run returns ACCEL_EXIT_INTERRUPTED at once. */
 void accel_vcpu_clear_kick(struct accel_vcpu *vcpu);
+/* The thread that ran this vCPU is about to end: no more kick signals. */
+void accel_vcpu_thread_exit(struct accel_vcpu *vcpu);
+/* Completes an I/O or MMIO exit already answered, without running guest
+ * code further; call before saving the vCPU state. */
+int accel_vcpu_complete_io(struct accel_vcpu *vcpu, struct verr *err);
 
 int accel_vcpu_get_regs(struct accel_vcpu *vcpu, struct x86_regs *regs, struct verr *err);
 int accel_vcpu_set_regs(struct accel_vcpu *vcpu, const struct x86_regs *regs, struct verr *err);
@@ -104,5 +109,15 @@ int accel_vcpu_set_msrs(struct accel_vcpu *vcpu, const struct x86_msr *msrs, uns
 int accel_vcpu_reset_fpu(struct accel_vcpu *vcpu, struct verr *err);
 /* Wire LINT0 as ExtINT and LINT1 as NMI, as firmware does on a PC. */
 int accel_vcpu_setup_lapic(struct accel_vcpu *vcpu, struct verr *err);
+
+/* Snapshots: whole vCPU / VM state as opaque blobs this backend can read
+ * back; restore refuses blobs whose records do not match this kernel. */
+int accel_vcpu_save(struct accel_vcpu *vcpu, struct vbuf *out, struct verr *err);
+int accel_vcpu_restore(struct accel_vcpu *vcpu, const uint8_t *blob, size_t len, struct verr *err);
+int accel_vm_save(struct accel_vm *vm, struct vbuf *out, struct verr *err);
+int accel_vm_restore(struct accel_vm *vm, const uint8_t *blob, size_t len, struct verr *err);
+/* Pages written since the last call, one bit per 4 KiB page of the slot
+ * (mapped with ACCEL_MEM_DIRTY_LOG); bitmap must cover the slot. */
+int accel_dirty_log(struct accel_vm *vm, unsigned slot, uint64_t *bitmap, struct verr *err);
 
 #endif

@@ -221,6 +221,7 @@ int accel_vcpu_create(struct accel_vm *vm, unsigned id, struct accel_vcpu **out,
 		return verr_set(err, ENOMEM, "out of memory");
 	v->vm = vm;
 	v->id = id;
+	pthread_mutex_init(&v->kick_lock, NULL);
 	v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
 	if (v->fd < 0) {
 		int rc = kvm_ioctl_err(err, "KVM_CREATE_VCPU");
@@ -244,6 +245,7 @@ void accel_vcpu_destroy(struct accel_vcpu *v)
 		return;
 	munmap(v->run, v->vm->run_size);
 	close(v->fd);
+	pthread_mutex_destroy(&v->kick_lock);
 	free(v);
 }
 
@@ -312,9 +314,11 @@ static void translate_exit(struct accel_vcpu *v, struct accel_exit *ex)
 
 int accel_vcpu_run(struct accel_vcpu *v, struct accel_exit *ex, struct verr *err)
 {
-	if (!atomic_load(&v->has_thread)) {
-		atomic_store(&v->thread, pthread_self());
-		atomic_store(&v->has_thread, true);
+	if (!v->has_thread) {
+		pthread_mutex_lock(&v->kick_lock);
+		v->thread = pthread_self();
+		v->has_thread = true;
+		pthread_mutex_unlock(&v->kick_lock);
 		/* The kick signal must reach this thread even if the caller blocked it. */
 		sigset_t set;
 		sigemptyset(&set);
@@ -339,11 +343,33 @@ void accel_vcpu_kick(struct accel_vcpu *v)
 	/* immediate_exit covers a kick that lands before KVM_RUN is entered;
 	 * the signal interrupts one already inside it. */
 	v->run->immediate_exit = 1;
-	if (atomic_load(&v->has_thread))
-		pthread_kill(atomic_load(&v->thread), KICK_SIGNAL);
+	pthread_mutex_lock(&v->kick_lock);
+	if (v->has_thread)
+		pthread_kill(v->thread, KICK_SIGNAL);
+	pthread_mutex_unlock(&v->kick_lock);
+}
+
+void accel_vcpu_thread_exit(struct accel_vcpu *v)
+{
+	pthread_mutex_lock(&v->kick_lock);
+	v->has_thread = false;
+	pthread_mutex_unlock(&v->kick_lock);
 }
 
 void accel_vcpu_clear_kick(struct accel_vcpu *v)
 {
 	v->run->immediate_exit = 0;
+}
+
+int accel_vcpu_complete_io(struct accel_vcpu *v, struct verr *err)
+{
+	int rc = 0;
+
+	/* KVM finishes an I/O or MMIO read the VMM has answered only on the
+	 * next KVM_RUN; immediate_exit makes that call return right after. */
+	v->run->immediate_exit = 1;
+	if (ioctl(v->fd, KVM_RUN, 0) < 0 && errno != EINTR && errno != EAGAIN)
+		rc = kvm_ioctl_err(err, "KVM_RUN (completing I/O)");
+	v->run->immediate_exit = 0;
+	return rc;
 }

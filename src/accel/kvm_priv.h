@@ -24,8 +24,11 @@ struct accel_vcpu {
 	int fd;
 	unsigned id;
 	struct kvm_run *run;
-	_Atomic(pthread_t) thread;
-	atomic_bool has_thread;
+	/* The thread running this vCPU, for kicks; kick_lock keeps a kick from
+	 * signalling a thread that has already ended. */
+	pthread_mutex_t kick_lock;
+	pthread_t thread;
+	bool has_thread;
 };
 
 #endif

@@ -14,6 +14,7 @@
 #include "cli/console.h"
 #include "core/log.h"
 #include "core/size.h"
+#include "vmm/instance.h"
 #include "vmm/vm.h"
 
 static void run_usage(FILE *out)
@@ -32,6 +33,10 @@ static void run_usage(FILE *out)
 		"      --no-reboot       end vireo when the guest resets (the default)\n"
 		"      --overcommit      allow more guest RAM than the host has\n"
 		"      --debug-exit      isa-debug-exit port 0x501: a guest write of V exits with (V<<1)|1\n"
+		"      --restore STATE   restore a snapshot's state file instead of booting a kernel\n"
+		"      --restore-mem MEM the snapshot's memory file (mapped copy-on-write)\n"
+		"      --paused          with --restore: stay paused (resume through the API)\n"
+		"      --track-dirty-pages  log written pages, for diff snapshots\n"
 		"  -v, --verbose         more log output (repeat for debug)\n"
 		"  -h, --help            this help\n"
 		"\n"
@@ -43,7 +48,13 @@ static void run_usage(FILE *out)
 		"odd values come from the guest through --debug-exit.\n");
 }
 
-enum { OPT_NO_REBOOT = 256, OPT_OVERCOMMIT, OPT_DEBUG_EXIT };
+enum { OPT_NO_REBOOT = 256, OPT_OVERCOMMIT, OPT_DEBUG_EXIT, OPT_RESTORE, OPT_RESTORE_MEM,
+       OPT_PAUSED, OPT_DIRTY };
+
+struct run_opts {
+	const char *restore, *restore_mem;
+	bool paused;
+};
 
 static const struct option run_options[] = {
 	{ "kernel", required_argument, NULL, 'k' },
@@ -54,6 +65,10 @@ static const struct option run_options[] = {
 	{ "no-reboot", no_argument, NULL, OPT_NO_REBOOT },
 	{ "overcommit", no_argument, NULL, OPT_OVERCOMMIT },
 	{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
+	{ "restore", required_argument, NULL, OPT_RESTORE },
+	{ "restore-mem", required_argument, NULL, OPT_RESTORE_MEM },
+	{ "paused", no_argument, NULL, OPT_PAUSED },
+	{ "track-dirty-pages", no_argument, NULL, OPT_DIRTY },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -73,7 +88,8 @@ static int parse_cpus(const char *s, unsigned *out, struct verr *err)
 }
 
 /* Returns 0 to run, 1 when help was shown, or a negative error. */
-static int parse_args(int argc, char **argv, struct vm_config *cfg, struct verr *err)
+static int parse_args(int argc, char **argv, struct vm_config *cfg, struct run_opts *ro,
+		      struct verr *err)
 {
 	int opt, verbose = 0;
 
@@ -95,6 +111,10 @@ static int parse_args(int argc, char **argv, struct vm_config *cfg, struct verr 
 		case OPT_NO_REBOOT: break;
 		case OPT_OVERCOMMIT: cfg->overcommit = true; break;
 		case OPT_DEBUG_EXIT: cfg->debug_exit = true; break;
+		case OPT_RESTORE: ro->restore = optarg; break;
+		case OPT_RESTORE_MEM: ro->restore_mem = optarg; break;
+		case OPT_PAUSED: ro->paused = true; break;
+		case OPT_DIRTY: cfg->track_dirty_pages = true; break;
 		case 'v': verbose++; break;
 		case 'h': run_usage(stdout); return 1;
 		case ':':
@@ -109,13 +129,13 @@ static int parse_args(int argc, char **argv, struct vm_config *cfg, struct verr 
 				argv[optind]);
 	if (verbose)
 		vlog_set_level(verbose > 1 ? VLOG_DEBUG : VLOG_INFO);
+	if (!ro->restore != !ro->restore_mem)
+		return verr_set(err, EINVAL, "--restore and --restore-mem go together");
+	if (ro->restore && cfg->kernel)
+		return verr_set(err, EINVAL, "--restore and --kernel exclude each other");
+	if (ro->paused && !ro->restore)
+		return verr_set(err, EINVAL, "--paused needs --restore");
 	return 0;
-}
-
-static uint64_t host_memory(void)
-{
-	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
-	return pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
 }
 
 static int exit_code_for(const struct vm_result *res, bool user_quit)
@@ -142,43 +162,58 @@ static int exit_code_for(const struct vm_result *res, bool user_quit)
 	}
 }
 
+static int config_exit_code(int code)
+{
+	switch (code) {
+	case ENOMEM:
+	case EIO:
+	case ENODEV:
+	case EBUSY:
+		return VIREO_EXIT_HOST_ERROR;
+	default:
+		return VIREO_EXIT_CONFIG;
+	}
+}
+
+static int launch(struct vmm_instance *inst, const struct run_opts *ro, struct verr *err)
+{
+	if (ro->restore)
+		return vmm_instance_restore(inst, ro->restore, ro->restore_mem, !ro->paused, err);
+	return vmm_instance_start(inst, err);
+}
+
 int cmd_run(int argc, char **argv)
 {
 	struct vm_config cfg = { .ncpus = 1, .mem_size = 128ull << 20, .console_out_fd = STDOUT_FILENO };
-	struct accel_caps caps;
+	struct run_opts ro = { 0 };
 	struct verr err = { 0 };
 	struct vm_result res = { 0 };
-	struct vm *vm = NULL;
-	bool user_quit = false;
+	struct vmm_instance *inst = NULL;
+	bool user_quit;
 	int rc;
 
-	rc = parse_args(argc, argv, &cfg, &err);
+	rc = parse_args(argc, argv, &cfg, &ro, &err);
 	if (rc == 1)
 		return 0;
-	if (rc < 0 || vm_config_check(&cfg, VM_MAX_VCPUS, host_memory(), &err) < 0) {
+	if (rc == 0 && !ro.restore)
+		rc = vm_config_check(&cfg, VM_MAX_VCPUS, 0, &err);
+	if (rc < 0) {
 		fprintf(stderr, "vireo run: %s\n", err.msg);
 		return VIREO_EXIT_CONFIG;
 	}
-	if (accel_open(&caps, &err) < 0 ||
-	    vm_config_check(&cfg, caps.max_vcpus, host_memory(), &err) < 0) {
-		fprintf(stderr, "vireo run: %s\n", err.msg);
-		return err.code == EINVAL ? VIREO_EXIT_CONFIG : VIREO_EXIT_HOST_ERROR;
-	}
 	console_prepare(STDIN_FILENO);
-	if (vm_create(&vm, &cfg, &err) < 0) {
+	rc = vmm_instance_create(&inst, &cfg, &err);
+	if (rc == 0)
+		rc = launch(inst, &ro, &err);
+	if (rc < 0) {
+		vmm_instance_destroy(inst);
 		console_restore();
 		fprintf(stderr, "vireo run: %s\n", err.msg);
-		return err.code == ENOMEM || err.code == EIO ? VIREO_EXIT_HOST_ERROR : VIREO_EXIT_CONFIG;
+		return config_exit_code(err.code);
 	}
-	if (vm_start(vm, &err) < 0) {
-		vm_destroy(vm);
-		console_restore();
-		fprintf(stderr, "vireo run: %s\n", err.msg);
-		return VIREO_EXIT_HOST_ERROR;
-	}
-	user_quit = console_loop(vm, STDIN_FILENO) != CONSOLE_STOPPED;
-	vm_join(vm, &res);
-	vm_destroy(vm);
+	user_quit = console_loop(vmm_instance_vm(inst), STDIN_FILENO) != CONSOLE_STOPPED;
+	vm_join(vmm_instance_vm(inst), &res);
+	vmm_instance_destroy(inst);
 	console_restore();
 	return exit_code_for(&res, user_quit);
 }

@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int guest_mem_create(struct guest_mem *m, uint64_t size, struct verr *err)
@@ -32,6 +34,35 @@ int guest_mem_create(struct guest_mem *m, uint64_t size, struct verr *err)
 				(unsigned long long)size, strerror(e));
 	}
 	m->size = size;
+	return 0;
+}
+
+int guest_mem_open_file(struct guest_mem *m, const char *path, uint64_t size, struct verr *err)
+{
+	struct stat st;
+
+	memset(m, 0, sizeof(*m));
+	m->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (m->fd < 0)
+		return verr_set(err, errno, "cannot open memory file %s: %s", path, strerror(errno));
+	if (fstat(m->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		guest_mem_destroy(m);
+		return verr_set(err, EINVAL, "memory file %s is not a regular file", path);
+	}
+	if ((uint64_t)st.st_size != size) {
+		guest_mem_destroy(m);
+		return verr_set(err, EINVAL, "memory file %s is %llu bytes but the snapshot's guest has %llu: truncated or not its memory",
+				path, (unsigned long long)st.st_size, (unsigned long long)size);
+	}
+	m->base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, m->fd, 0);
+	if (m->base == MAP_FAILED) {
+		int e = errno;
+		m->base = NULL;
+		guest_mem_destroy(m);
+		return verr_set(err, e, "cannot map memory file %s: %s", path, strerror(e));
+	}
+	m->size = size;
+	m->private_file = true;
 	return 0;
 }
 

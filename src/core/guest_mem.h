@@ -25,6 +25,7 @@ struct guest_mem_region {
 
 struct guest_mem {
 	int fd;
+	bool private_file;    /* a snapshot file mapped copy-on-write, not a memfd */
 	uint64_t size;        /* bytes in the memfd */
 	uint8_t *base;        /* the memfd mapped at once, MAP_SHARED */
 	unsigned nregions;
@@ -32,6 +33,9 @@ struct guest_mem {
 };
 
 int guest_mem_create(struct guest_mem *m, uint64_t size, struct verr *err);
+/* Maps a memory image file copy-on-write (MAP_PRIVATE): nothing is read
+ * until the guest touches it, and the file is never written. */
+int guest_mem_open_file(struct guest_mem *m, const char *path, uint64_t size, struct verr *err);
 void guest_mem_destroy(struct guest_mem *m);
 
 /* Expose [fd_offset, fd_offset+size) of the memfd at guest address gpa. */

@@ -16,23 +16,25 @@
 
 enum { DEV_COM1 = 1, DEV_RTC = 2, DEV_I8042 = 4, DEV_PCI = 8, DEV_PM = 16, DEV_DEBUG_EXIT = 32 };
 
-static int setup_memory(struct vm *vm, struct verr *err)
+int vm_setup_memory(struct vm *vm, const char *mem_file, struct verr *err)
 {
 	struct x86_mem_layout *l = &vm->layout;
+	unsigned flags = vm->cfg.track_dirty_pages ? ACCEL_MEM_DIRTY_LOG : 0;
 	int rc;
 
 	*l = x86_mem_layout_for(vm->cfg.mem_size);
-	if ((rc = guest_mem_create(&vm->mem, l->total, err)) < 0)
+	rc = mem_file ? guest_mem_open_file(&vm->mem, mem_file, l->total, err)
+		      : guest_mem_create(&vm->mem, l->total, err);
+	if (rc < 0)
 		return rc;
 	if ((rc = guest_mem_add_region(&vm->mem, 0, 0, l->lowmem, err)) < 0)
 		return rc;
-	if ((rc = accel_map_memory(vm->accel, 0, 0, l->lowmem, vm->mem.regions[0].hva, 0, err)) < 0)
+	rc = accel_map_memory(vm->accel, 0, 0, l->lowmem, vm->mem.regions[0].hva, flags, err);
+	if (rc < 0 || !l->highmem)
 		return rc;
-	if (!l->highmem)
-		return 0;
 	if ((rc = guest_mem_add_region(&vm->mem, X86_4G, l->lowmem, l->highmem, err)) < 0)
 		return rc;
-	return accel_map_memory(vm->accel, 1, X86_4G, l->highmem, vm->mem.regions[1].hva, 0, err);
+	return accel_map_memory(vm->accel, 1, X86_4G, l->highmem, vm->mem.regions[1].hva, flags, err);
 }
 
 static void irq_set(void *ctx, unsigned gsi, int level)
@@ -134,7 +136,7 @@ static int setup_platform_devices(struct vm *vm, struct verr *err)
 	return debug_exit_attach(&vm->debug_exit, &vm->pio, err);
 }
 
-static int setup_devices(struct vm *vm, struct verr *err)
+int vm_setup_devices(struct vm *vm, struct verr *err)
 {
 	int rc = setup_buses(vm, err);
 
@@ -260,9 +262,9 @@ int vm_machine_setup(struct vm *vm, struct verr *err)
 	uint64_t rsdp = 0;
 	int rc;
 
-	if ((rc = setup_memory(vm, err)) < 0)
+	if ((rc = vm_setup_memory(vm, NULL, err)) < 0)
 		return rc;
-	if ((rc = setup_devices(vm, err)) < 0)
+	if ((rc = vm_setup_devices(vm, err)) < 0)
 		return rc;
 	if ((rc = setup_firmware_tables(vm, &rsdp, err)) < 0)
 		return rc;

@@ -132,6 +132,25 @@ static bool handle_exit(struct vcpu *c, const struct accel_exit *ex)
 	}
 }
 
+/* Parks this vCPU while a pause is requested. The pending I/O is completed
+ * first so that the state a snapshot saves is between instructions. */
+static void pause_point(struct vcpu *c)
+{
+	struct vm *vm = c->vm;
+	struct verr err = { 0 };
+
+	if (accel_vcpu_complete_io(c->accel, &err) < 0)
+		log_warn("vcpu", "vCPU %u: %s", c->id, err.msg);
+	pthread_mutex_lock(&vm->lock);
+	vm->paused_vcpus++;
+	pthread_cond_broadcast(&vm->cond);
+	while (atomic_load(&vm->pause_requested) && !atomic_load(&vm->stopping))
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	vm->paused_vcpus--;
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+}
+
 void *vcpu_thread(void *arg)
 {
 	struct vcpu *c = arg;
@@ -139,13 +158,19 @@ void *vcpu_thread(void *arg)
 
 	while (!atomic_load(&c->vm->stopping)) {
 		struct verr err = { 0 };
+		if (atomic_load(&c->vm->pause_requested)) {
+			pause_point(c);
+			continue;
+		}
 		if (accel_vcpu_run(c->accel, &ex, &err) < 0) {
 			log_error("vcpu", "vCPU %u: %s", c->id, err.msg);
 			vm_request_stop(c->vm, VM_STOP_HOST_ERROR, 0);
 			break;
 		}
+		atomic_fetch_add(&c->vm->exits, 1);
 		if (!handle_exit(c, &ex))
 			break;
 	}
+	accel_vcpu_thread_exit(c->accel);
 	return NULL;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -34,7 +35,7 @@ int vm_config_check(const struct vm_config *cfg, unsigned max_vcpus, uint64_t ho
 	if (host_mem && cfg->mem_size > host_mem && !cfg->overcommit) {
 		size_format(cfg->mem_size, a, sizeof(a));
 		size_format(host_mem, b, sizeof(b));
-		return verr_set(err, ENOMEM, "--memory %s is more than the host's physical memory (%s); add --overcommit to allow it",
+		return verr_set(err, EINVAL, "--memory %s is more than the host's physical memory (%s); add --overcommit to allow it",
 				a, b);
 	}
 	return 0;
@@ -58,7 +59,7 @@ static int create_vcpus(struct vm *vm, struct verr *err)
 	return 0;
 }
 
-int vm_create(struct vm **out, const struct vm_config *cfg, struct verr *err)
+int vm_alloc(struct vm **out, const struct vm_config *cfg, struct verr *err)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
 	int rc;
@@ -68,6 +69,7 @@ int vm_create(struct vm **out, const struct vm_config *cfg, struct verr *err)
 	vm->cfg = *cfg;
 	vm->mem.fd = -1;
 	pthread_mutex_init(&vm->lock, NULL);
+	pthread_cond_init(&vm->cond, NULL);
 	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_efd < 0) {
 		rc = verr_set(err, errno, "eventfd: %s", strerror(errno));
@@ -76,8 +78,6 @@ int vm_create(struct vm **out, const struct vm_config *cfg, struct verr *err)
 	rc = accel_vm_create(&vm->accel, err);
 	if (rc == 0)
 		rc = create_vcpus(vm, err);
-	if (rc == 0)
-		rc = vm_machine_setup(vm, err);
 	if (rc < 0)
 		goto fail;
 	*out = vm;
@@ -87,22 +87,89 @@ fail:
 	return rc;
 }
 
+int vm_create(struct vm **out, const struct vm_config *cfg, struct verr *err)
+{
+	int rc = vm_alloc(out, cfg, err);
+
+	if (rc == 0 && (rc = vm_machine_setup(*out, err)) < 0) {
+		vm_destroy(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
 int vm_start(struct vm *vm, struct verr *err)
 {
 	int rc = accel_vm_ready(vm->accel, err);
 
 	if (rc < 0)
 		return rc;
+	if (vm->cfg.start_paused)
+		atomic_store(&vm->pause_requested, true);
 	for (unsigned i = 0; i < vm->nvcpus; i++) {
 		struct vcpu *c = &vm->vcpus[i];
-		int rc = pthread_create(&c->thread, NULL, vcpu_thread, c);
+		rc = pthread_create(&c->thread, NULL, vcpu_thread, c);
 		if (rc != 0) {
 			vm_request_stop(vm, VM_STOP_HOST_ERROR, 0);
 			return verr_set(err, rc, "cannot start vCPU %u thread: %s", i, strerror(rc));
 		}
 		c->started = true;
 	}
+	vm->run_state = vm->cfg.start_paused ? VM_STATE_PAUSED : VM_STATE_RUNNING;
+	return vm->cfg.start_paused ? vm_pause(vm, err) : 0;
+}
+
+int vm_pause(struct vm *vm, struct verr *err)
+{
+	struct timespec deadline;
+	int rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 10;
+	atomic_store(&vm->pause_requested, true);
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		accel_vcpu_kick(vm->vcpus[i].accel);
+	pthread_mutex_lock(&vm->lock);
+	while (vm->paused_vcpus < vm->nvcpus && !atomic_load(&vm->stopping) && rc == 0)
+		rc = pthread_cond_timedwait(&vm->cond, &vm->lock, &deadline);
+	if (rc == 0 && !atomic_load(&vm->stopping))
+		vm->run_state = VM_STATE_PAUSED;
+	pthread_mutex_unlock(&vm->lock);
+	if (atomic_load(&vm->stopping))
+		return verr_set(err, ESHUTDOWN, "the VM has stopped");
+	if (rc != 0) {
+		vm_resume(vm, NULL);
+		return verr_set(err, ETIMEDOUT, "vCPUs did not pause within 10 s");
+	}
 	return 0;
+}
+
+int vm_resume(struct vm *vm, struct verr *err)
+{
+	if (atomic_load(&vm->stopping))
+		return verr_set(err, ESHUTDOWN, "the VM has stopped");
+	pthread_mutex_lock(&vm->lock);
+	atomic_store(&vm->pause_requested, false);
+	if (vm->run_state == VM_STATE_PAUSED)
+		vm->run_state = VM_STATE_RUNNING;
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+	return 0;
+}
+
+enum vm_run_state vm_get_run_state(struct vm *vm)
+{
+	enum vm_run_state s;
+
+	pthread_mutex_lock(&vm->lock);
+	s = vm->run_state;
+	pthread_mutex_unlock(&vm->lock);
+	return s;
+}
+
+uint64_t vm_exit_count(struct vm *vm)
+{
+	return atomic_load(&vm->exits);
 }
 
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code)
@@ -115,6 +182,7 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code)
 		vm->result.code = code;
 	}
 	atomic_store(&vm->stopping, true);
+	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
 	for (unsigned i = 0; i < vm->nvcpus; i++)
 		accel_vcpu_kick(vm->vcpus[i].accel);
@@ -158,6 +226,7 @@ void vm_destroy(struct vm *vm)
 	guest_mem_destroy(&vm->mem);
 	if (vm->stop_efd >= 0)
 		close(vm->stop_efd);
+	pthread_cond_destroy(&vm->cond);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
 }

@@ -24,6 +24,8 @@ struct vm_config {
 	bool debug_exit;         /* isa-debug-exit compatible port 0x501 */
 	bool overcommit;         /* allow more guest RAM than the host has */
 	int console_out_fd;      /* COM1 output (stdout) */
+	bool track_dirty_pages;  /* KVM dirty logging, for diff snapshots */
+	bool start_paused;       /* vm_start leaves the vCPUs parked */
 };
 
 enum vm_stop_reason {
@@ -44,6 +46,8 @@ struct vm_result {
 
 struct vm;
 
+enum vm_run_state { VM_STATE_CREATED, VM_STATE_RUNNING, VM_STATE_PAUSED };
+
 /* Checks a configuration before anything is allocated; the message names the
  * offending option. host_mem is the host's physical memory in bytes. */
 int vm_config_check(const struct vm_config *cfg, unsigned max_vcpus, uint64_t host_mem,
@@ -58,6 +62,24 @@ int vm_stop_fd(const struct vm *vm);
 /* Joins the vCPU threads after a stop request and reports why it stopped. */
 void vm_join(struct vm *vm, struct vm_result *res);
 void vm_destroy(struct vm *vm);
+
+/* Stops every vCPU outside guest code (pending I/O completed) and returns
+ * once all are parked; resume lets them go on. */
+int vm_pause(struct vm *vm, struct verr *err);
+int vm_resume(struct vm *vm, struct verr *err);
+enum vm_run_state vm_get_run_state(struct vm *vm);
+uint64_t vm_exit_count(struct vm *vm);
+
+/* Snapshots (vmm/snapshot.c). Saving needs a paused VM; diff writes only
+ * the pages dirtied since the previous snapshot (needs track_dirty_pages)
+ * into an existing memory file. */
+int vm_snapshot_save(struct vm *vm, const char *state_path, const char *mem_path, bool diff,
+		     struct verr *err);
+/* Builds a paused VM from a state file and a memory file (mapped
+ * copy-on-write, not read in). cfg gives the console; the rest comes from
+ * the snapshot. */
+int vm_snapshot_restore(struct vm **vm, const struct vm_config *cfg, const char *state_path,
+			const char *mem_path, struct verr *err);
 
 /* Feeds console input to COM1; returns bytes accepted (0 when its FIFO is full). */
 size_t vm_console_input(struct vm *vm, const uint8_t *buf, size_t len);

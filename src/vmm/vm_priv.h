@@ -49,13 +49,24 @@ struct vm {
 	unsigned nvcpus;
 
 	pthread_mutex_t lock;
+	pthread_cond_t cond;          /* pause handshake, under lock */
+	atomic_bool pause_requested;
+	unsigned paused_vcpus;
+	enum vm_run_state run_state;
+	atomic_ullong exits;          /* statistics */
 	atomic_bool stopping;
 	struct vm_result result;
 	int stop_efd;
 };
 
+/* vm.c: the VM with its accelerator and vCPUs, nothing else yet */
+int vm_alloc(struct vm **out, const struct vm_config *cfg, struct verr *err);
+
 /* machine.c: memory, devices, firmware tables, kernel */
 int vm_machine_setup(struct vm *vm, struct verr *err);
+/* mem_file: NULL for fresh memfd RAM, or a snapshot image mapped privately */
+int vm_setup_memory(struct vm *vm, const char *mem_file, struct verr *err);
+int vm_setup_devices(struct vm *vm, struct verr *err);
 void vm_machine_teardown(struct vm *vm);
 
 /* vcpu.c */

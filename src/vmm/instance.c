@@ -1,0 +1,355 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "vmm/instance.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "accel/accel.h"
+#include "vmm/vm_priv.h"
+
+struct vmm_instance {
+	pthread_mutex_t lock;
+	struct vm_config cfg;
+	struct vmm_boot_source boot;
+	bool have_boot;
+	struct vm *vm;
+	int ready_efd;
+	struct timespec started;
+	char id[64];
+};
+
+static const char *const NOT_BEFORE = "this operation is only allowed before the microVM starts";
+static const char *const NOT_AFTER = "this operation needs a running microVM";
+
+static void copy_str(char *dst, size_t n, const char *src)
+{
+	snprintf(dst, n, "%s", src ? src : "");
+}
+
+int vmm_instance_create(struct vmm_instance **out, const struct vm_config *base, struct verr *err)
+{
+	struct vmm_instance *in = calloc(1, sizeof(*in));
+
+	if (!in)
+		return verr_set(err, ENOMEM, "out of memory");
+	in->ready_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (in->ready_efd < 0) {
+		free(in);
+		return verr_set(err, errno, "eventfd: %s", strerror(errno));
+	}
+	pthread_mutex_init(&in->lock, NULL);
+	/* Strings from the command line stay where they are (argv outlives
+	 * the instance); the API's are copied into in->boot. */
+	in->cfg = *base;
+	in->have_boot = base->kernel != NULL;
+	snprintf(in->id, sizeof(in->id), "vireo-%d", (int)getpid());
+	*out = in;
+	return 0;
+}
+
+void vmm_instance_destroy(struct vmm_instance *in)
+{
+	if (!in)
+		return;
+	vm_destroy(in->vm);
+	close(in->ready_efd);
+	pthread_mutex_destroy(&in->lock);
+	free(in);
+}
+
+int vmm_instance_ready_fd(const struct vmm_instance *in) { return in->ready_efd; }
+
+struct vm *vmm_instance_vm(struct vmm_instance *in)
+{
+	struct vm *vm;
+
+	pthread_mutex_lock(&in->lock);
+	vm = in->vm;
+	pthread_mutex_unlock(&in->lock);
+	return vm;
+}
+
+static uint64_t host_memory(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+	return pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
+}
+
+/* Publishes a started VM; called with the lock held. */
+static void set_vm(struct vmm_instance *in, struct vm *vm)
+{
+	uint64_t one = 1;
+
+	in->vm = vm;
+	clock_gettime(CLOCK_MONOTONIC, &in->started);
+	if (write(in->ready_efd, &one, sizeof(one)) < 0)
+		return; /* cannot fail for an eventfd below its limit */
+}
+
+static int start_locked(struct vmm_instance *in, struct verr *err)
+{
+	struct vm_config cfg = in->cfg;
+	struct accel_caps caps = { 0 };
+	struct vm *vm = NULL;
+	int rc;
+
+	if (in->vm)
+		return verr_set(err, EPERM, "the microVM is already running");
+	if (!in->have_boot)
+		return verr_set(err, EINVAL, "no boot source: PUT /boot-source with kernel_image_path first");
+	if ((rc = accel_open(&caps, err)) < 0)
+		return rc;
+	if ((rc = vm_config_check(&cfg, caps.max_vcpus, host_memory(), err)) < 0)
+		return rc;
+	if ((rc = vm_create(&vm, &cfg, err)) < 0)
+		return rc;
+	if ((rc = vm_start(vm, err)) < 0) {
+		vm_destroy(vm);
+		return rc;
+	}
+	set_vm(in, vm);
+	return 0;
+}
+
+int vmm_instance_start(struct vmm_instance *in, struct verr *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&in->lock);
+	rc = start_locked(in, err);
+	pthread_mutex_unlock(&in->lock);
+	return rc;
+}
+
+int vmm_instance_restore(struct vmm_instance *in, const char *state, const char *mem,
+			 bool resume, struct verr *err)
+{
+	struct vm_config cfg;
+	struct vm *vm = NULL;
+	int rc;
+
+	pthread_mutex_lock(&in->lock);
+	cfg = in->cfg;
+	cfg.start_paused = true;
+	if (in->vm)
+		rc = verr_set(err, EPERM, "%s", NOT_BEFORE);
+	else if ((rc = vm_snapshot_restore(&vm, &cfg, state, mem, err)) == 0 &&
+		 (rc = vm_start(vm, err)) == 0 && resume)
+		rc = vm_resume(vm, err);
+	if (rc == 0)
+		set_vm(in, vm);
+	else if (vm)
+		vm_destroy(vm);
+	pthread_mutex_unlock(&in->lock);
+	return rc;
+}
+
+/* ---- struct vmm_ctl_ops ---- */
+
+static void op_get_info(void *ctx, struct vmm_info *out)
+{
+	struct vmm_instance *in = ctx;
+	struct vm *vm = vmm_instance_vm(in);
+
+	memset(out, 0, sizeof(*out));
+	copy_str(out->id, sizeof(out->id), in->id);
+	copy_str(out->vmm_version, sizeof(out->vmm_version), VIREO_VERSION);
+	copy_str(out->app_name, sizeof(out->app_name), "vireo");
+	out->state = !vm ? VMM_NOT_STARTED :
+		vm_get_run_state(vm) == VM_STATE_PAUSED ? VMM_PAUSED : VMM_RUNNING;
+}
+
+static int op_get_machine_config(void *ctx, struct vmm_machine_config *out, struct verr *err)
+{
+	struct vmm_instance *in = ctx;
+
+	pthread_mutex_lock(&in->lock);
+	out->vcpu_count = in->vm ? in->vm->nvcpus : in->cfg.ncpus;
+	out->mem_size_mib = (in->vm ? in->vm->cfg.mem_size : in->cfg.mem_size) >> 20;
+	out->smt = false;
+	out->track_dirty_pages = in->cfg.track_dirty_pages;
+	pthread_mutex_unlock(&in->lock);
+	return 0;
+}
+
+static int op_put_machine_config(void *ctx, const struct vmm_machine_config *mc, struct verr *err)
+{
+	struct vmm_instance *in = ctx;
+	int rc = 0;
+
+	pthread_mutex_lock(&in->lock);
+	if (in->vm)
+		rc = verr_set(err, EPERM, "%s", NOT_BEFORE);
+	else if (mc->smt)
+		rc = verr_set(err, EINVAL, "smt is not supported: vCPUs are one thread per core");
+	else if (mc->vcpu_count == 0 || mc->vcpu_count > VM_MAX_VCPUS)
+		rc = verr_set(err, EINVAL, "vcpu_count must be between 1 and %d", VM_MAX_VCPUS);
+	else if (mc->mem_size_mib < 16 || mc->mem_size_mib > (1ull << 26))
+		rc = verr_set(err, EINVAL, "mem_size_mib must be between 16 and 67108864");
+	else {
+		in->cfg.ncpus = mc->vcpu_count;
+		in->cfg.mem_size = mc->mem_size_mib << 20;
+		in->cfg.track_dirty_pages = mc->track_dirty_pages;
+	}
+	pthread_mutex_unlock(&in->lock);
+	return rc;
+}
+
+static int op_put_boot_source(void *ctx, const struct vmm_boot_source *b, struct verr *err)
+{
+	struct vmm_instance *in = ctx;
+	int rc = 0;
+
+	pthread_mutex_lock(&in->lock);
+	if (in->vm)
+		rc = verr_set(err, EPERM, "%s", NOT_BEFORE);
+	else if (!b->kernel_image_path[0])
+		rc = verr_set(err, EINVAL, "kernel_image_path is empty");
+	else if (access(b->kernel_image_path, R_OK) != 0)
+		rc = verr_set(err, ENOENT, "cannot read kernel image %s: %s", b->kernel_image_path,
+			      strerror(errno));
+	else {
+		in->boot = *b;
+		in->cfg.kernel = in->boot.kernel_image_path;
+		in->cfg.initrd = in->boot.initrd_path[0] ? in->boot.initrd_path : NULL;
+		in->cfg.cmdline = in->boot.boot_args;
+		in->have_boot = true;
+	}
+	pthread_mutex_unlock(&in->lock);
+	return rc;
+}
+
+static int op_unsupported_device(const char *what, struct verr *err)
+{
+	return verr_set(err, ENOTSUP, "%s devices are not available in this vireo yet", what);
+}
+
+static int op_put_drive(void *ctx, const struct vmm_drive *d, struct verr *err)
+{
+	return op_unsupported_device("virtio-blk", err);
+}
+
+static int op_put_net(void *ctx, const struct vmm_net *n, struct verr *err)
+{
+	return op_unsupported_device("virtio-net", err);
+}
+
+static int op_put_vsock(void *ctx, const struct vmm_vsock *v, struct verr *err)
+{
+	return op_unsupported_device("virtio-vsock", err);
+}
+
+static int op_instance_start(void *ctx, struct verr *err)
+{
+	return vmm_instance_start(ctx, err);
+}
+
+static struct vm *running_vm(struct vmm_instance *in, struct verr *err)
+{
+	struct vm *vm = vmm_instance_vm(in);
+	if (!vm)
+		verr_set(err, EPERM, "%s", NOT_AFTER);
+	return vm;
+}
+
+static int op_send_ctrl_alt_del(void *ctx, struct verr *err)
+{
+	struct vm *vm = running_vm(ctx, err);
+
+	if (!vm)
+		return -EPERM;
+	/* The request to shut down reaches the guest as an ACPI power-button
+	 * press (x86 guests shut down on it); there is no keyboard to type on. */
+	acpi_pm_press_power_button(&vm->pm);
+	return 0;
+}
+
+static int op_pause(void *ctx, struct verr *err)
+{
+	struct vm *vm = running_vm(ctx, err);
+	return vm ? vm_pause(vm, err) : -EPERM;
+}
+
+static int op_resume(void *ctx, struct verr *err)
+{
+	struct vm *vm = running_vm(ctx, err);
+	return vm ? vm_resume(vm, err) : -EPERM;
+}
+
+static int op_snapshot_create(void *ctx, const struct vmm_snapshot_create *s, struct verr *err)
+{
+	struct vm *vm = running_vm(ctx, err);
+
+	if (!vm)
+		return -EPERM;
+	return vm_snapshot_save(vm, s->snapshot_path, s->mem_file_path,
+				s->type == VMM_SNAPSHOT_DIFF, err);
+}
+
+static int op_snapshot_load(void *ctx, const struct vmm_snapshot_load *s, struct verr *err)
+{
+	struct vmm_instance *in = ctx;
+
+	pthread_mutex_lock(&in->lock);
+	in->cfg.track_dirty_pages = in->cfg.track_dirty_pages || s->enable_diff_snapshots;
+	pthread_mutex_unlock(&in->lock);
+	return vmm_instance_restore(in, s->snapshot_path, s->mem_file_path, s->resume_vm, err);
+}
+
+static int op_get_vm_config(void *ctx, struct vmm_machine_config *mc, struct vmm_boot_source *bs,
+			    struct vmm_drive *drives, unsigned *ndrives, unsigned max_drives,
+			    struct verr *err)
+{
+	struct vmm_instance *in = ctx;
+
+	op_get_machine_config(ctx, mc, err);
+	pthread_mutex_lock(&in->lock);
+	memset(bs, 0, sizeof(*bs));
+	copy_str(bs->kernel_image_path, sizeof(bs->kernel_image_path), in->cfg.kernel);
+	copy_str(bs->initrd_path, sizeof(bs->initrd_path), in->cfg.initrd);
+	copy_str(bs->boot_args, sizeof(bs->boot_args), in->cfg.cmdline);
+	pthread_mutex_unlock(&in->lock);
+	*ndrives = 0;
+	return 0;
+}
+
+static int op_get_stats(void *ctx, struct vmm_stats *out, struct verr *err)
+{
+	struct vmm_instance *in = ctx;
+	struct vm *vm = vmm_instance_vm(in);
+	struct timespec now;
+
+	memset(out, 0, sizeof(*out));
+	if (!vm)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	out->uptime_ms = (uint64_t)((int64_t)(now.tv_sec - in->started.tv_sec) * 1000 +
+				    ((int64_t)now.tv_nsec - in->started.tv_nsec) / 1000000);
+	out->vcpu_exits = vm_exit_count(vm);
+	out->guest_memory_bytes = vm->cfg.mem_size;
+	return 0;
+}
+
+const struct vmm_ctl_ops vmm_instance_ops = {
+	.get_info = op_get_info,
+	.get_machine_config = op_get_machine_config,
+	.put_machine_config = op_put_machine_config,
+	.put_boot_source = op_put_boot_source,
+	.put_drive = op_put_drive,
+	.put_net = op_put_net,
+	.put_vsock = op_put_vsock,
+	.instance_start = op_instance_start,
+	.send_ctrl_alt_del = op_send_ctrl_alt_del,
+	.pause = op_pause,
+	.resume = op_resume,
+	.snapshot_create = op_snapshot_create,
+	.snapshot_load = op_snapshot_load,
+	.get_vm_config = op_get_vm_config,
+	.get_stats = op_get_stats,
+};

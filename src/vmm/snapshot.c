@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * VM snapshots: the state file (src/state/format.h container with the
+ * accelerator's VM and vCPU blobs and each device's state) and the memory
+ * file (a raw, sparse image of guest RAM in memfd order). Restore maps the
+ * memory file copy-on-write, so it costs the same for any guest size.
+ */
+#include "vmm/vm_priv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "state/format.h"
+
+#define PAGE 4096ull
+
+/* ---- saving ---- */
+
+#define PUT_DEV(b, tag, save, dev, type)        \
+	do {                                    \
+		type st_;                       \
+		memset(&st_, 0, sizeof(st_));    \
+		save(dev, &st_);                \
+		vbuf_put_tlv(b, tag, &st_, sizeof(st_)); \
+	} while (0)
+
+static int save_state(struct vm *vm, struct vbuf *p, struct verr *err)
+{
+	struct snapshot_config c = { vm->nvcpus, (uint32_t)PAGE, vm->layout.total,
+		vm->layout.lowmem, vm->layout.highmem };
+	struct vbuf blob = { 0 };
+	int rc;
+
+	vbuf_put_tlv(p, SNAP_CONFIG, &c, sizeof(c));
+	if ((rc = accel_vm_save(vm->accel, &blob, err)) < 0)
+		goto out;
+	vbuf_put_tlv(p, SNAP_VM, blob.data, blob.len);
+	for (unsigned i = 0; i < vm->nvcpus; i++) {
+		blob.len = 0;
+		vbuf_put_u32(&blob, i);
+		if ((rc = accel_vcpu_save(vm->vcpus[i].accel, &blob, err)) < 0)
+			goto out;
+		vbuf_put_tlv(p, SNAP_VCPU, blob.data, blob.len);
+	}
+	PUT_DEV(p, SNAP_DEV_UART, uart_save, &vm->com1, struct uart_state);
+	PUT_DEV(p, SNAP_DEV_RTC, rtc_save, &vm->rtc, struct rtc_state);
+	PUT_DEV(p, SNAP_DEV_I8042, i8042_save, &vm->i8042, struct i8042_state);
+	PUT_DEV(p, SNAP_DEV_PM, acpi_pm_save, &vm->pm, struct acpi_pm_state);
+	PUT_DEV(p, SNAP_DEV_PCI, pci_host_save, &vm->pci, struct pci_host_state);
+out:
+	vbuf_free(&blob);
+	return rc;
+}
+
+static int write_all(int fd, const void *p, size_t n, uint64_t off, const char *path,
+		     struct verr *err)
+{
+	while (n > 0) {
+		ssize_t w = pwrite(fd, p, n, (off_t)off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return verr_set(err, errno ? errno : EIO, "cannot write %s: %s", path,
+					strerror(errno ? errno : EIO));
+		p = (const uint8_t *)p + w;
+		n -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
+static int write_state_file(const char *path, const struct vbuf *payload, struct verr *err)
+{
+	struct vbuf file = { 0 };
+	char tmp[4200];
+	int fd, rc;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return verr_set(err, ENAMETOOLONG, "snapshot path too long");
+	if ((rc = snapshot_encode(payload, &file, err)) < 0)
+		return rc;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = verr_set(err, errno, "cannot create %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	rc = write_all(fd, file.data, file.len, 0, tmp, err);
+	if (rc == 0 && fsync(fd) < 0)
+		rc = verr_set(err, errno, "cannot sync %s: %s", tmp, strerror(errno));
+	close(fd);
+	/* rename: a reader never sees a half-written state file */
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = verr_set(err, errno, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+	if (rc < 0)
+		unlink(tmp);
+out:
+	vbuf_free(&file);
+	return rc;
+}
+
+static bool page_is_zero(const uint8_t *p)
+{
+	static const uint8_t zero[64];
+	for (unsigned i = 0; i < PAGE; i += 64)
+		if (memcmp(p + i, zero, 64) != 0)
+			return false;
+	return true;
+}
+
+/* Full image: only non-zero data is written, so the file stays sparse. For
+ * memfd RAM the holes are known from SEEK_DATA; a privately mapped file
+ * (a restored VM) is scanned page by page. */
+static int write_full(struct vm *vm, int fd, const char *path, struct verr *err)
+{
+	const struct guest_mem *m = &vm->mem;
+	uint64_t off = 0;
+
+	while (off < m->size) {
+		uint64_t end = m->size;
+		if (!m->private_file) {
+			off_t d = lseek(m->fd, (off_t)off, SEEK_DATA);
+			if (d < 0)
+				break; /* ENXIO: no more data */
+			off = (uint64_t)d;
+			off_t h = lseek(m->fd, (off_t)off, SEEK_HOLE);
+			end = h < 0 ? m->size : (uint64_t)h;
+		} else {
+			while (off < m->size && page_is_zero(m->base + off))
+				off += PAGE;
+			end = off;
+			while (end < m->size && !page_is_zero(m->base + end))
+				end += PAGE;
+		}
+		if (end > m->size)
+			end = m->size;
+		if (end > off && write_all(fd, m->base + off, end - off, off, path, err) < 0)
+			return -EIO;
+		off = end;
+	}
+	return 0;
+}
+
+/* Diff: the pages KVM logged as written since the last snapshot. */
+static int write_dirty(struct vm *vm, int fd, const char *path, bool write, struct verr *err)
+{
+	const struct guest_mem *m = &vm->mem;
+
+	for (unsigned s = 0; s < m->nregions; s++) {
+		const struct guest_mem_region *r = &m->regions[s];
+		uint64_t pages = r->size / PAGE, words = (pages + 63) / 64;
+		uint64_t *bm = calloc(words ? words : 1, 8);
+		int rc;
+
+		if (!bm)
+			return verr_set(err, ENOMEM, "out of memory");
+		rc = accel_dirty_log(vm->accel, s, bm, err);
+		for (uint64_t pg = 0; rc == 0 && write && pg < pages; pg++)
+			if (bm[pg / 64] & (1ull << (pg % 64)))
+				rc = write_all(fd, r->hva + pg * PAGE, PAGE, r->fd_offset + pg * PAGE, path, err);
+		free(bm);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int write_memory(struct vm *vm, const char *path, bool diff, struct verr *err)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | (diff ? 0 : O_TRUNC) | O_CLOEXEC, 0600);
+	struct stat st;
+	int rc = 0;
+
+	if (fd < 0)
+		return verr_set(err, errno, "cannot create memory file %s: %s", path, strerror(errno));
+	if (fstat(fd, &st) == 0 && (uint64_t)st.st_size != vm->mem.size &&
+	    ftruncate(fd, (off_t)vm->mem.size) < 0)
+		rc = verr_set(err, errno, "cannot size %s: %s", path, strerror(errno));
+	if (rc == 0 && diff)
+		rc = write_dirty(vm, fd, path, true, err);
+	else if (rc == 0) {
+		rc = write_full(vm, fd, path, err);
+		/* restart dirty tracking from this point for the next diff */
+		if (rc == 0 && vm->cfg.track_dirty_pages)
+			rc = write_dirty(vm, fd, path, false, err);
+	}
+	if (rc == 0 && fdatasync(fd) < 0)
+		rc = verr_set(err, errno, "cannot sync %s: %s", path, strerror(errno));
+	close(fd);
+	return rc;
+}
+
+int vm_snapshot_save(struct vm *vm, const char *state_path, const char *mem_path, bool diff,
+		     struct verr *err)
+{
+	struct vbuf payload = { 0 };
+	int rc;
+
+	if (vm_get_run_state(vm) != VM_STATE_PAUSED)
+		return verr_set(err, EPERM, "the VM must be paused to take a snapshot");
+	if (diff && !vm->cfg.track_dirty_pages)
+		return verr_set(err, EINVAL, "diff snapshots need dirty page tracking (track_dirty_pages)");
+	rc = save_state(vm, &payload, err);
+	if (rc == 0)
+		rc = write_memory(vm, mem_path, diff, err);
+	if (rc == 0)
+		rc = write_state_file(state_path, &payload, err);
+	vbuf_free(&payload);
+	return rc;
+}
+
+/* ---- restoring ---- */
+
+enum { DEV_UART, DEV_RTC, DEV_I8042, DEV_PM, DEV_PCI, NDEV };
+
+struct parsed {
+	struct snapshot_config cfg;
+	bool have_cfg;
+	const uint8_t *vm_blob;
+	uint32_t vm_len;
+	const uint8_t *vcpu[VM_MAX_VCPUS];
+	uint32_t vcpu_len[VM_MAX_VCPUS];
+	const uint8_t *dev[NDEV];
+	uint32_t dev_len[NDEV];
+};
+
+static const size_t dev_size[NDEV] = {
+	sizeof(struct uart_state), sizeof(struct rtc_state), sizeof(struct i8042_state),
+	sizeof(struct acpi_pm_state), sizeof(struct pci_host_state),
+};
+
+static int read_state_file(const char *path, uint8_t **data, size_t *len, struct verr *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	size_t got = 0;
+
+	if (fd < 0)
+		return verr_set(err, errno, "cannot open snapshot %s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > SNAPSHOT_MAX_SIZE) {
+		close(fd);
+		return verr_set(err, EINVAL, "snapshot %s is not a regular file of at most %u MiB",
+				path, SNAPSHOT_MAX_SIZE >> 20);
+	}
+	*data = malloc(st.st_size ? (size_t)st.st_size : 1);
+	if (!*data) {
+		close(fd);
+		return verr_set(err, ENOMEM, "out of memory");
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, *data + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	*len = got;
+	return 0;
+}
+
+static int check_config(const struct snapshot_config *c, const char *name, struct verr *err)
+{
+	struct x86_mem_layout l = x86_mem_layout_for(c->mem_size);
+
+	if (c->ncpus == 0 || c->ncpus > VM_MAX_VCPUS)
+		return verr_set(err, EINVAL, "%s: snapshot names %u vCPUs", name, c->ncpus);
+	if (c->page_size != PAGE || c->mem_size < (16ull << 20) || c->mem_size % PAGE ||
+	    c->mem_size > (1ull << 46) || l.lowmem != c->lowmem || l.highmem != c->highmem)
+		return verr_set(err, EINVAL, "%s: snapshot memory layout is not one vireo makes", name);
+	return 0;
+}
+
+static int parse_section(struct parsed *p, uint32_t tag, const uint8_t *val, uint32_t len,
+			 const char *name, struct verr *err)
+{
+	if (tag != SNAP_CONFIG && !p->have_cfg)
+		return verr_set(err, EINVAL, "%s: snapshot does not start with its configuration", name);
+	switch (tag) {
+	case SNAP_CONFIG:
+		if (p->have_cfg || len != sizeof(p->cfg))
+			return verr_set(err, EINVAL, "%s: bad configuration section", name);
+		memcpy(&p->cfg, val, len);
+		p->have_cfg = true;
+		return check_config(&p->cfg, name, err);
+	case SNAP_VM:
+		if (p->vm_blob)
+			return verr_set(err, EINVAL, "%s: two VM sections", name);
+		p->vm_blob = val;
+		p->vm_len = len;
+		return 0;
+	case SNAP_VCPU: {
+		uint32_t idx;
+		if (len < 4)
+			return verr_set(err, EINVAL, "%s: short vCPU section", name);
+		memcpy(&idx, val, 4);
+		if (idx >= p->cfg.ncpus || p->vcpu[idx])
+			return verr_set(err, EINVAL, "%s: vCPU section %u out of range or repeated", name, idx);
+		p->vcpu[idx] = val + 4;
+		p->vcpu_len[idx] = len - 4;
+		return 0;
+	}
+	default:
+		if (tag < SNAP_DEV_UART || tag >= SNAP_DEV_UART + NDEV)
+			return verr_set(err, EINVAL, "%s: unknown section %u", name, tag);
+		tag -= SNAP_DEV_UART;
+		if (p->dev[tag] || len != dev_size[tag])
+			return verr_set(err, EINVAL, "%s: device section %u repeated or of the wrong size",
+					name, tag);
+		p->dev[tag] = val;
+		p->dev_len[tag] = len;
+		return 0;
+	}
+}
+
+static int parse(const uint8_t *payload, size_t len, struct parsed *p, const char *name,
+		 struct verr *err)
+{
+	struct vreader rd = vreader_init(payload, len);
+	const uint8_t *val;
+	uint32_t tag, l;
+	int rc = 0;
+
+	memset(p, 0, sizeof(*p));
+	while (rc == 0 && vreader_tlv(&rd, &tag, &val, &l))
+		rc = parse_section(p, tag, val, l, name, err);
+	if (rc < 0)
+		return rc;
+	if (rd.bad)
+		return verr_set(err, EINVAL, "%s: a section runs past the end of the snapshot", name);
+	if (!p->have_cfg || !p->vm_blob)
+		return verr_set(err, EINVAL, "%s: snapshot lacks its configuration or VM state", name);
+	for (unsigned i = 0; i < p->cfg.ncpus; i++)
+		if (!p->vcpu[i])
+			return verr_set(err, EINVAL, "%s: state of vCPU %u missing", name, i);
+	for (unsigned d = 0; d < NDEV; d++)
+		if (!p->dev[d])
+			return verr_set(err, EINVAL, "%s: state of device %u missing", name, d);
+	return 0;
+}
+
+static int restore_devices(struct vm *vm, const struct parsed *p, struct verr *err)
+{
+	union {
+		struct uart_state uart;
+		struct rtc_state rtc;
+		struct i8042_state kbd;
+		struct acpi_pm_state pm;
+		struct pci_host_state pci;
+	} u;
+	int rc;
+
+	memcpy(&u.uart, p->dev[DEV_UART], sizeof(u.uart));
+	if ((rc = uart_restore(&vm->com1, &u.uart, err)) < 0)
+		return rc;
+	memcpy(&u.rtc, p->dev[DEV_RTC], sizeof(u.rtc));
+	if ((rc = rtc_restore(&vm->rtc, &u.rtc, err)) < 0)
+		return rc;
+	memcpy(&u.kbd, p->dev[DEV_I8042], sizeof(u.kbd));
+	if ((rc = i8042_restore(&vm->i8042, &u.kbd, err)) < 0)
+		return rc;
+	memcpy(&u.pm, p->dev[DEV_PM], sizeof(u.pm));
+	acpi_pm_restore(&vm->pm, &u.pm);
+	memcpy(&u.pci, p->dev[DEV_PCI], sizeof(u.pci));
+	pci_host_restore(&vm->pci, &u.pci);
+	return 0;
+}
+
+static int restore_into(struct vm *vm, const struct parsed *p, const char *mem_path,
+			struct verr *err)
+{
+	int rc = vm_setup_memory(vm, mem_path, err);
+
+	if (rc == 0)
+		rc = vm_setup_devices(vm, err);
+	if (rc == 0)
+		rc = restore_devices(vm, p, err);
+	if (rc == 0)
+		rc = accel_vm_restore(vm->accel, p->vm_blob, p->vm_len, err);
+	for (unsigned i = 0; rc == 0 && i < vm->nvcpus; i++)
+		rc = accel_vcpu_restore(vm->vcpus[i].accel, p->vcpu[i], p->vcpu_len[i], err);
+	return rc;
+}
+
+int vm_snapshot_restore(struct vm **out, const struct vm_config *base, const char *state_path,
+			const char *mem_path, struct verr *err)
+{
+	struct parsed *p = calloc(1, sizeof(*p));
+	struct vm_config cfg = *base;
+	const uint8_t *payload;
+	size_t len = 0, plen = 0;
+	uint8_t *data = NULL;
+	struct vm *vm = NULL;
+	int rc;
+
+	if (!p)
+		return verr_set(err, ENOMEM, "out of memory");
+	rc = read_state_file(state_path, &data, &len, err);
+	if (rc == 0)
+		rc = snapshot_decode(data, len, state_path, &payload, &plen, err);
+	if (rc == 0)
+		rc = parse(payload, plen, p, state_path, err);
+	if (rc == 0) {
+		cfg.ncpus = p->cfg.ncpus;
+		cfg.mem_size = p->cfg.mem_size;
+		rc = vm_alloc(&vm, &cfg, err);
+	}
+	if (rc == 0 && (rc = restore_into(vm, p, mem_path, err)) < 0) {
+		vm_destroy(vm);
+		vm = NULL;
+	}
+	free(data);
+	free(p);
+	*out = vm;
+	return rc;
+}
