@@ -43,6 +43,9 @@ void guest_main(void)
 		printf("  RTC:            %04d-%02d-%02dT%02d:%02d:%02dZ\n", t.year, t.mon, t.day,
 		       t.hour, t.min, t.sec);
 	}
+	uint64_t hz = tsc_hz();
+	printf("  TSC:            %lu.%03lu GHz%s\n", hz / 1000000000, hz / 1000000 % 1000,
+	       acpi.pm_tmr ? " (measured against the ACPI PM timer)" : "");
 	uint64_t flags;
 	uint16_t cs;
 	__asm__ volatile("pushfq; pop %0; mov %%cs, %1" : "=r"(flags), "=r"(cs));
