@@ -11,7 +11,7 @@
 #define NORETURN __attribute__((noreturn))
 #define PRINTF(a, b) __attribute__((format(printf, a, b)))
 
-/* Port and MMIO access: both work from ring 3 (IOPL 3, U/S page tables). */
+/* Port and MMIO access: both work from ring 3 (TSS I/O bitmap, U/S pages). */
 static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" :: "a"(v), "Nd"(port)); }
 static inline void outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0, %1" :: "a"(v), "Nd"(port)); }
 static inline void outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" :: "a"(v), "Nd"(port)); }

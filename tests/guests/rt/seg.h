@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* GDT selectors shared by the assembly entries and the C runtime.  The
- * order KCODE, KDATA is what SYSCALL expects from STAR[47:32]. */
+/* GDT selectors shared by the assembly entries and the C runtime.  Kernel
+ * code/data then user data/code: the SYSCALL/SYSRET layout, kept in case a
+ * host runs them properly (ours do not, see entry.S). */
 #ifndef RT_SEG_H
 #define RT_SEG_H
 #define SEL_KCODE 0x08
