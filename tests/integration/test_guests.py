@@ -138,13 +138,14 @@ def test_vireo_stop(vireo, guests, kvm, fmt):
 def test_vireo_bootinfo(vireo, guests, kvm, initrd, fmt, memory):
     path, size, digest = initrd
     token = secrets.token_hex(8)
-    cmdline = (f"token={token} expect_ram={mem_bytes(memory) - LOW_TABLES} "
+    cmdline = (f"token={token} expect_ram={mem_bytes(memory) - LOW_TABLES} platform=vireo "
                f"initrd_size={size} initrd_sum=0x{digest:08x} pad={'x' * 2000}")
     cmdline = with_length(cmdline)
     rc, out, err = vireo_run(vireo, image(guests, "bootinfo", fmt), cmdline, memory=memory,
                              extra=["--initrd", path])
     assert_pass("bootinfo", rc, out, err)
     assert f"TOKEN: {token}" in out
+    assert "PLATFORM: matches docs/platform.md" in out
     assert ("BOOT: linux64" if fmt == "bzImage" else "BOOT: pvh") in out
 
 

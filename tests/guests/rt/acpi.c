@@ -83,6 +83,8 @@ static void parse_fadt(uint64_t f)
 	uint32_t len = u32(f + 4);
 	acpi.fadt = f;
 	acpi.pm1a_cnt = u32(f + 64);
+	acpi.pm1a_evt = u32(f + 56);
+	acpi.sci_int = *(volatile uint16_t *)(f + 46);
 	acpi.pm_tmr = u32(f + 76);
 	uint32_t flags = len >= 116 ? u32(f + 112) : 0;
 	acpi.hw_reduced = flags & (1u << 20);
@@ -124,10 +126,19 @@ static void parse_madt(uint64_t m)
 			acpi.apic_ids[acpi.ncpus++] = *(volatile uint8_t *)(m + off + 3);
 		else if (type == 9 && elen >= 16 && (u32(m + off + 8) & 1) && acpi.ncpus < 256)
 			acpi.apic_ids[acpi.ncpus++] = (uint8_t)u32(m + off + 4);
-		else if (type == 1)
-			acpi.ioapics++;
-		else if (type == 2)
+		else if (type == 1 && elen >= 12) {
+			if (!acpi.ioapics++) {
+				acpi.ioapic_id = *(volatile uint8_t *)(m + off + 2);
+				acpi.ioapic_addr = u32(m + off + 4);
+				acpi.ioapic_gsi_base = u32(m + off + 8);
+			}
+		} else if (type == 2 && elen >= 10) {
 			acpi.overrides++;
+			if (*(volatile uint8_t *)(m + off + 2) == 0 && *(volatile uint8_t *)(m + off + 3) == 0) {
+				acpi.isa0_overridden = 1;
+				acpi.isa0_gsi = u32(m + off + 4);
+			}
+		}
 		off += elen;
 	}
 }
@@ -240,6 +251,14 @@ int mp_scan(struct mptable *mp)
 			}
 			p += 20;
 		} else if (type <= 4) {
+			if (type == 1 && !memcmp((void *)(p + 2), "ISA   ", 6))
+				mp->isa_buses++;
+			if (type == 2 && (*(volatile uint8_t *)(p + 3) & 1)) {
+				if (!mp->ioapics++)
+					mp->ioapic_addr = u32(p + 4);
+			}
+			if (type == 3)
+				mp->irq_entries++;
 			p += 8;
 		} else {
 			break;	/* extended entries only follow the base table */

@@ -97,6 +97,12 @@ struct acpi {
 	int ncpus;
 	uint8_t apic_ids[256];
 	int ioapics, overrides;
+	uint8_t ioapic_id;		/* the first IOAPIC's */
+	uint32_t ioapic_addr, ioapic_gsi_base;
+	uint8_t isa0_overridden;	/* an override for ISA IRQ 0 exists */
+	uint32_t isa0_gsi;
+	uint16_t sci_int;
+	uint32_t pm1a_evt;
 };
 extern struct acpi acpi;
 int acpi_init(void);			/* 0, or -1 with acpi.ok false */
@@ -109,6 +115,8 @@ struct mptable {
 	int ncpus;
 	int bsp_apic_id;
 	uint8_t apic_ids[256];
+	int ioapics, isa_buses, irq_entries;
+	uint32_t ioapic_addr;
 };
 int mp_scan(struct mptable *mp);	/* 0, or -1 if no floating pointer */
 
