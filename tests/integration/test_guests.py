@@ -141,7 +141,7 @@ def test_vireo_bootinfo(vireo, guests, kvm, initrd, fmt, memory):
     cmdline = (f"token={token} expect_ram={mem_bytes(memory) - LOW_TABLES} platform=vireo "
                f"initrd_size={size} initrd_sum=0x{digest:08x} pad={'x' * 2000}")
     cmdline = with_length(cmdline)
-    rc, out, err = vireo_run(vireo, image(guests, "bootinfo", fmt), cmdline, memory=memory,
+    rc, out, err = vireo_run(vireo, image(guests, "bootinfo", fmt), cmdline, memory=memory, cpus=3,
                              extra=["--initrd", path])
     assert_pass("bootinfo", rc, out, err)
     assert f"TOKEN: {token}" in out
