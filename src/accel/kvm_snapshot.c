@@ -8,6 +8,7 @@
 #include "accel/accel.h"
 #include "accel/kvm_priv.h"
 
+#include <cpuid.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,30 +123,59 @@ static int save_cpuid(struct accel_vcpu *v, struct vbuf *out, struct verr *err)
 	return 0;
 }
 
+/* Bits that software or vireo sets, not the CPU: leaf 1 ECX OSXSAVE and
+ * hypervisor, EDX HTT; leaf 7 ECX OSPKE. */
+static void mask_dynamic(uint32_t fn, uint32_t *ebx, uint32_t *ecx, uint32_t *edx)
+{
+	(void)ebx;
+	if (fn == 1) {
+		*ecx &= ~((1u << 27) | (1u << 31));
+		*edx &= ~(1u << 28);
+	} else if (fn == 7) {
+		*ecx &= ~(1u << 4);
+	}
+}
+
+/* What this host can give a guest: KVM's supported list, or what the CPU
+ * itself reports (some nested KVMs report less than they deliver). */
+static void host_offer(const struct x86_cpuid_entry *sup, unsigned nsup, uint32_t fn,
+		       uint32_t r[3])
+{
+	unsigned a = 0, b = 0, c = 0, d = 0;
+
+	__get_cpuid_count(fn, 0, &a, &b, &c, &d);
+	r[0] = b;
+	r[1] = c;
+	r[2] = d;
+	for (unsigned s = 0; s < nsup; s++)
+		if (sup[s].function == fn && sup[s].index == 0) {
+			r[0] |= sup[s].ebx;
+			r[1] |= sup[s].ecx;
+			r[2] |= sup[s].edx;
+		}
+}
+
 /* Features the snapshot's CPUID promises must all be offered here. */
 static int check_cpuid(struct accel_vm *vm, const struct kvm_cpuid_entry2 *e, unsigned n,
 		       struct verr *err)
 {
+	static const uint32_t leaves[] = { 1, 7, 0x80000001 };
 	struct x86_cpuid_entry *sup = NULL;
 	unsigned nsup = 0;
-	static const uint32_t leaves[] = { 1, 7, 0x80000001 };
 	int rc = accel_supported_cpuid(vm, &sup, &nsup, err);
 
 	for (unsigned i = 0; rc == 0 && i < n; i++) {
-		for (unsigned l = 0; l < 3; l++) {
+		for (unsigned l = 0; l < 3 && rc == 0; l++) {
+			uint32_t have[3], b = e[i].ebx, c = e[i].ecx, d = e[i].edx;
 			if (e[i].function != leaves[l] || e[i].index != 0)
 				continue;
-			for (unsigned s = 0; s < nsup; s++) {
-				const struct x86_cpuid_entry *h = &sup[s];
-				if (h->function != e[i].function || h->index != 0)
-					continue;
-				/* hypervisor bit and topology fields are vireo's own */
-				uint32_t ecx = e[i].ecx & ~(l == 0 ? 1u << 31 : 0);
-				uint32_t edx = e[i].edx & ~(l == 0 ? 1u << 28 : 0);
-				if ((ecx & ~h->ecx) || (edx & ~h->edx) || (l == 1 && (e[i].ebx & ~h->ebx)))
-					rc = verr_set(err, ENOTSUP, "snapshot: the CPU features it was taken with (CPUID leaf 0x%x) are not all available on this host",
-						      e[i].function);
-			}
+			host_offer(sup, nsup, leaves[l], have);
+			mask_dynamic(leaves[l], &b, &c, &d);
+			if (leaves[l] != 7)
+				b = 0; /* leaf 1 and 0x80000001 EBX carry IDs, not features */
+			if ((b & ~have[0]) || (c & ~have[1]) || (d & ~have[2]))
+				rc = verr_set(err, ENOTSUP, "snapshot: it needs CPU features this host lacks (CPUID leaf 0x%x: ebx %08x ecx %08x edx %08x missing)",
+					      leaves[l], b & ~have[0], c & ~have[1], d & ~have[2]);
 		}
 	}
 	free(sup);

@@ -122,19 +122,45 @@ static bool read_input(int fd, struct console_escape *esc, struct pending_input 
 	return true;
 }
 
-enum console_end console_loop(struct vm *vm, int in_fd)
+static int open_signalfd(void)
 {
-	struct console_escape esc = { false };
-	struct pending_input in = { .len = 0 };
 	sigset_t set;
-	int sfd;
-	bool have_input = in_fd >= 0;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
-	sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	return signalfd(-1, &set, SFD_CLOEXEC);
+}
+
+bool console_wait_fd(int fd)
+{
+	int sfd = open_signalfd();
+	bool ok = false;
+
+	for (;;) {
+		struct pollfd pfd[2] = { { fd, POLLIN, 0 }, { sfd, POLLIN, 0 } };
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (pfd[0].revents) {
+			ok = true;
+			break;
+		}
+		if (pfd[1].revents)
+			break;
+	}
+	if (sfd >= 0)
+		close(sfd);
+	return ok;
+}
+
+enum console_end console_loop(struct vm *vm, int in_fd)
+{
+	struct console_escape esc = { false };
+	struct pending_input in = { .len = 0 };
+	int sfd = open_signalfd();
+	bool have_input = in_fd >= 0;
+
 	for (;;) {
 		struct pollfd pfd[3] = {
 			{ vm_stop_fd(vm), POLLIN, 0 },

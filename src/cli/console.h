@@ -22,6 +22,9 @@ void console_restore(void);
  * arrives; the two last request a stop of the VM themselves. */
 enum console_end console_loop(struct vm *vm, int in_fd);
 
+/* Waits until fd is readable; false when SIGINT/SIGTERM/SIGHUP came first. */
+bool console_wait_fd(int fd);
+
 /* Escape-sequence filter, separate for unit tests. Copies the bytes for the
  * guest from in to out (out must hold len bytes) and returns how many; sets
  * *quit when Ctrl-A x was seen (bytes after it are dropped). */

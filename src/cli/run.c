@@ -5,12 +5,14 @@
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "accel/accel.h"
+#include "api/api.h"
 #include "cli/console.h"
 #include "core/log.h"
 #include "core/size.h"
@@ -33,6 +35,9 @@ static void run_usage(FILE *out)
 		"      --no-reboot       end vireo when the guest resets (the default)\n"
 		"      --overcommit      allow more guest RAM than the host has\n"
 		"      --debug-exit      isa-debug-exit port 0x501: a guest write of V exits with (V<<1)|1\n"
+		"      --api-socket PATH serve the control API (Firecracker-compatible) on this Unix socket;\n"
+		"                        without --kernel, wait to be configured or restored through it\n"
+		"      --config FILE     configure from a Firecracker-style JSON file and boot\n"
 		"      --restore STATE   restore a snapshot's state file instead of booting a kernel\n"
 		"      --restore-mem MEM the snapshot's memory file (mapped copy-on-write)\n"
 		"      --paused          with --restore: stay paused (resume through the API)\n"
@@ -49,10 +54,11 @@ static void run_usage(FILE *out)
 }
 
 enum { OPT_NO_REBOOT = 256, OPT_OVERCOMMIT, OPT_DEBUG_EXIT, OPT_RESTORE, OPT_RESTORE_MEM,
-       OPT_PAUSED, OPT_DIRTY };
+       OPT_PAUSED, OPT_DIRTY, OPT_API, OPT_CONFIG };
 
 struct run_opts {
 	const char *restore, *restore_mem;
+	const char *api_socket, *config;
 	bool paused;
 };
 
@@ -68,6 +74,8 @@ static const struct option run_options[] = {
 	{ "restore", required_argument, NULL, OPT_RESTORE },
 	{ "restore-mem", required_argument, NULL, OPT_RESTORE_MEM },
 	{ "paused", no_argument, NULL, OPT_PAUSED },
+	{ "api-socket", required_argument, NULL, OPT_API },
+	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "track-dirty-pages", no_argument, NULL, OPT_DIRTY },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -114,6 +122,8 @@ static int parse_args(int argc, char **argv, struct vm_config *cfg, struct run_o
 		case OPT_RESTORE: ro->restore = optarg; break;
 		case OPT_RESTORE_MEM: ro->restore_mem = optarg; break;
 		case OPT_PAUSED: ro->paused = true; break;
+		case OPT_API: ro->api_socket = optarg; break;
+		case OPT_CONFIG: ro->config = optarg; break;
 		case OPT_DIRTY: cfg->track_dirty_pages = true; break;
 		case 'v': verbose++; break;
 		case 'h': run_usage(stdout); return 1;
@@ -135,6 +145,10 @@ static int parse_args(int argc, char **argv, struct vm_config *cfg, struct run_o
 		return verr_set(err, EINVAL, "--restore and --kernel exclude each other");
 	if (ro->paused && !ro->restore)
 		return verr_set(err, EINVAL, "--paused needs --restore");
+	if ((ro->restore || ro->config) && (cfg->kernel || (ro->restore && ro->config)))
+		return verr_set(err, EINVAL, "--kernel, --config and --restore exclude each other");
+	if (!cfg->kernel && !ro->restore && !ro->config && !ro->api_socket)
+		return verr_set(err, EINVAL, "no kernel given: use --kernel PATH (or --api-socket, --config, --restore)");
 	return 0;
 }
 
@@ -175,11 +189,20 @@ static int config_exit_code(int code)
 	}
 }
 
-static int launch(struct vmm_instance *inst, const struct run_opts *ro, struct verr *err)
+/* Starts the VM now when the command line says what to run; with only an
+ * API socket the API starts (or restores) it later. */
+static int launch(struct vmm_instance *inst, const struct vm_config *cfg,
+		  const struct run_opts *ro, struct verr *err)
 {
+	int rc;
+
 	if (ro->restore)
 		return vmm_instance_restore(inst, ro->restore, ro->restore_mem, !ro->paused, err);
-	return vmm_instance_start(inst, err);
+	if (ro->config) {
+		rc = api_load_config_file(ro->config, &vmm_instance_ops, inst, err);
+		return rc < 0 ? verr_prefix(err, "%s: ", ro->config) : vmm_instance_start(inst, err);
+	}
+	return cfg->kernel ? vmm_instance_start(inst, err) : 0;
 }
 
 int cmd_run(int argc, char **argv)
@@ -189,30 +212,41 @@ int cmd_run(int argc, char **argv)
 	struct verr err = { 0 };
 	struct vm_result res = { 0 };
 	struct vmm_instance *inst = NULL;
+	struct api_server *api = NULL;
 	bool user_quit;
 	int rc;
 
 	rc = parse_args(argc, argv, &cfg, &ro, &err);
 	if (rc == 1)
 		return 0;
-	if (rc == 0 && !ro.restore)
+	if (rc == 0 && cfg.kernel)
 		rc = vm_config_check(&cfg, VM_MAX_VCPUS, 0, &err);
 	if (rc < 0) {
 		fprintf(stderr, "vireo run: %s\n", err.msg);
 		return VIREO_EXIT_CONFIG;
 	}
+	/* A closed stdout or API client must not kill the VMM: writes fail instead. */
+	signal(SIGPIPE, SIG_IGN);
 	console_prepare(STDIN_FILENO);
 	rc = vmm_instance_create(&inst, &cfg, &err);
+	if (rc == 0 && ro.api_socket)
+		rc = api_server_start(&api, ro.api_socket, &vmm_instance_ops, inst, &err);
 	if (rc == 0)
-		rc = launch(inst, &ro, &err);
+		rc = launch(inst, &cfg, &ro, &err);
 	if (rc < 0) {
+		api_server_stop(api);
 		vmm_instance_destroy(inst);
 		console_restore();
 		fprintf(stderr, "vireo run: %s\n", err.msg);
 		return config_exit_code(err.code);
 	}
-	user_quit = console_loop(vmm_instance_vm(inst), STDIN_FILENO) != CONSOLE_STOPPED;
-	vm_join(vmm_instance_vm(inst), &res);
+	if (!console_wait_fd(vmm_instance_ready_fd(inst))) {
+		user_quit = true; /* signalled before anything was started */
+	} else {
+		user_quit = console_loop(vmm_instance_vm(inst), STDIN_FILENO) != CONSOLE_STOPPED;
+		vm_join(vmm_instance_vm(inst), &res);
+	}
+	api_server_stop(api);
 	vmm_instance_destroy(inst);
 	console_restore();
 	return exit_code_for(&res, user_quit);

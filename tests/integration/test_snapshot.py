@@ -1,0 +1,246 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Pause, snapshot, restore in a new process, diff snapshots, clones, and
+damaged snapshots, with the counter guest: it counts in ring 3 and checks a
+memory pattern, so a restore that lost state shows as a wrong count or sum."""
+import os
+import shutil
+
+import pytest
+
+from conftest import run
+from vmapi import VM, api
+
+EVERY = str(1 << 21)
+
+
+def counter_vm(vireo, guests, sock, extra=()):
+    return VM([vireo, "run", "--kernel", str(guests / "counter.elf"), "--memory", "256M",
+               "--cmdline", f"pattern_mib=32 every={EVERY}", "--api-socket", str(sock), *extra],
+              sock=str(sock))
+
+
+def pause_and_snapshot(vm, sock, state, mem, kind="Full"):
+    assert api(sock, "PATCH", "/vm", {"state": "Paused"})[0] == 204
+    assert api(sock, "GET", "/")[1]["state"] == "Paused"
+    vm.read_for(0.3)
+    last = vm.counts()[-1]
+    vm.read_for(0.5)
+    assert vm.counts()[-1] == last, "the guest kept counting while paused"
+    status, body = api(sock, "PUT", "/snapshot/create",
+                       {"snapshot_type": kind, "snapshot_path": str(state), "mem_file_path": str(mem)})
+    assert status == 204, body
+    return last[0]
+
+
+def assert_continues(vm, last, pattern):
+    vm.wait_count(last + 3)
+    counts = [c for c in vm.counts() if c[0] > 0]
+    assert counts[0][0] in (last, last + 1), f"restored at {counts[0][0]}, paused at {last}"
+    assert all(sum_ == pattern for _, sum_ in counts), "memory pattern changed across restore"
+
+
+@pytest.mark.kvm
+def test_pause_snapshot_kill_restore(vireo, guests, kvm, tmp_path):
+    sock = tmp_path / "api.sock"
+    vm = counter_vm(vireo, guests, sock)
+    try:
+        vm.wait_count(3)
+        pattern = vm.pattern()
+        last = pause_and_snapshot(vm, str(sock), tmp_path / "s.state", tmp_path / "s.mem")
+    finally:
+        vm.kill()
+    # the memory file is sparse: far less allocated than the guest's 256 MiB
+    assert os.stat(tmp_path / "s.mem").st_blocks * 512 < (128 << 20)
+    sock2 = tmp_path / "api2.sock"
+    vm2 = VM([vireo, "run", "--api-socket", str(sock2)], sock=str(sock2))
+    try:
+        assert api(str(sock2), "GET", "/")[1]["state"] == "Not started"
+        status, body = api(str(sock2), "PUT", "/snapshot/load", {
+            "snapshot_path": str(tmp_path / "s.state"),
+            "mem_backend": {"backend_type": "File", "backend_path": str(tmp_path / "s.mem")},
+            "resume_vm": True})
+        assert status == 204, body
+        assert api(str(sock2), "GET", "/")[1]["state"] == "Running"
+        assert_continues(vm2, last, pattern)
+    finally:
+        vm2.kill()
+
+
+@pytest.mark.kvm
+def test_restore_paused_then_resume(vireo, guests, kvm, tmp_path):
+    sock = tmp_path / "a.sock"
+    vm = counter_vm(vireo, guests, sock)
+    try:
+        vm.wait_count(2)
+        pattern = vm.pattern()
+        last = pause_and_snapshot(vm, str(sock), tmp_path / "s.state", tmp_path / "s.mem")
+    finally:
+        vm.kill()
+    sock2 = tmp_path / "b.sock"
+    vm2 = VM([vireo, "run", "--restore", str(tmp_path / "s.state"), "--restore-mem",
+              str(tmp_path / "s.mem"), "--paused", "--api-socket", str(sock2)], sock=str(sock2))
+    try:
+        vm2.read_for(0.5)
+        assert vm2.counts() == [], "a VM restored --paused ran"
+        assert api(str(sock2), "GET", "/")[1]["state"] == "Paused"
+        assert api(str(sock2), "PATCH", "/vm", {"state": "Resumed"})[0] == 204
+        assert_continues(vm2, last, pattern)
+    finally:
+        vm2.kill()
+
+
+@pytest.mark.kvm
+def test_diff_snapshot(vireo, guests, kvm, tmp_path):
+    sock = tmp_path / "a.sock"
+    vm = counter_vm(vireo, guests, sock, ["--track-dirty-pages"])
+    try:
+        vm.wait_count(2)
+        pattern = vm.pattern()
+        pause_and_snapshot(vm, str(sock), tmp_path / "full.state", tmp_path / "full.mem")
+        assert api(str(sock), "PATCH", "/vm", {"state": "Resumed"})[0] == 204
+        vm.wait_count(vm.counts()[-1][0] + 4)
+        shutil.copy(tmp_path / "full.mem", tmp_path / "diff.mem")
+        last = pause_and_snapshot(vm, str(sock), tmp_path / "diff.state", tmp_path / "diff.mem",
+                                  kind="Diff")
+    finally:
+        vm.kill()
+    vm2 = VM([vireo, "run", "--restore", str(tmp_path / "diff.state"), "--restore-mem",
+              str(tmp_path / "diff.mem")])
+    try:
+        assert_continues(vm2, last, pattern)
+    finally:
+        vm2.kill()
+
+
+@pytest.mark.kvm
+def test_diff_without_dirty_tracking_is_refused(vireo, guests, kvm, tmp_path):
+    sock = tmp_path / "a.sock"
+    vm = counter_vm(vireo, guests, sock)
+    try:
+        vm.wait_count(1)
+        assert api(str(sock), "PATCH", "/vm", {"state": "Paused"})[0] == 204
+        status, body = api(str(sock), "PUT", "/snapshot/create", {
+            "snapshot_type": "Diff", "snapshot_path": str(tmp_path / "s"),
+            "mem_file_path": str(tmp_path / "m")})
+        assert status == 400 and "dirty" in body["fault_message"]
+    finally:
+        vm.kill()
+
+
+@pytest.mark.kvm
+def test_ten_clones_run_independently(vireo, guests, kvm, tmp_path):
+    sock = tmp_path / "a.sock"
+    vm = counter_vm(vireo, guests, sock)
+    try:
+        vm.wait_count(2)
+        pattern = vm.pattern()
+        last = pause_and_snapshot(vm, str(sock), tmp_path / "s.state", tmp_path / "s.mem")
+    finally:
+        vm.kill()
+    clones = [VM([vireo, "run", "--restore", str(tmp_path / "s.state"), "--restore-mem",
+                  str(tmp_path / "s.mem")]) for _ in range(10)]
+    try:
+        for c in clones:
+            assert_continues(c, last, pattern)
+        # one clone stopping leaves the others running
+        clones[0].kill()
+        for c in clones[1:]:
+            n = c.counts()[-1][0]
+            c.wait_count(n + 1)
+            assert c.proc.poll() is None
+    finally:
+        for c in clones:
+            c.kill()
+
+
+def damaged(tmp_path, data):
+    p = tmp_path / "bad.state"
+    p.write_bytes(data)
+    return str(p)
+
+
+@pytest.fixture(scope="module")
+def good_snapshot(vireo, guests, tmp_path_factory):
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        pytest.skip("SKIPPED: /dev/kvm is missing or not accessible")
+    d = tmp_path_factory.mktemp("snap")
+    sock = d / "a.sock"
+    vm = counter_vm(vireo, guests, sock)
+    try:
+        vm.wait_count(1)
+        pause_and_snapshot(vm, str(sock), d / "s.state", d / "s.mem")
+    finally:
+        vm.kill()
+    return d
+
+
+@pytest.mark.kvm
+@pytest.mark.parametrize("how,expect", [
+    ("flip", "checksum mismatch"),
+    ("truncate", "truncated"),
+    ("magic", "not a vireo snapshot"),
+    ("version", "format version"),
+    ("empty", "too short"),
+])
+def test_damaged_state_refused(vireo, good_snapshot, tmp_path, how, expect):
+    data = bytearray((good_snapshot / "s.state").read_bytes())
+    if how == "flip":
+        data[len(data) // 2] ^= 0x40
+    elif how == "truncate":
+        data = data[:len(data) - 100]
+    elif how == "magic":
+        data[0:8] = b"NOTASNAP"
+    elif how == "version":
+        data[8] = 99
+    else:
+        data = b""
+    r = run([vireo, "run", "--restore", damaged(tmp_path, bytes(data)), "--restore-mem",
+             str(good_snapshot / "s.mem")])
+    assert r.returncode == 2, r.stderr
+    assert expect.encode() in r.stderr
+    # and through the API: 400 with the message
+    sock = tmp_path / "x.sock"
+    vm = VM([vireo, "run", "--api-socket", str(sock)], sock=str(sock))
+    try:
+        status, body = api(str(sock), "PUT", "/snapshot/load", {
+            "snapshot_path": str(tmp_path / "bad.state"), "mem_file_path": str(good_snapshot / "s.mem")})
+        assert status == 400 and expect in body["fault_message"]
+        assert api(str(sock), "GET", "/")[1]["state"] == "Not started"
+    finally:
+        vm.kill()
+
+
+@pytest.mark.kvm
+def test_truncated_memory_file_refused(vireo, good_snapshot, tmp_path):
+    mem = tmp_path / "short.mem"
+    with open(good_snapshot / "s.mem", "rb") as f, open(mem, "wb") as g:
+        g.write(f.read(1 << 20))
+    r = run([vireo, "run", "--restore", str(good_snapshot / "s.state"), "--restore-mem", str(mem)])
+    assert r.returncode == 2
+    assert b"truncated" in r.stderr
+
+
+@pytest.mark.kvm
+def test_api_state_machine_errors(vireo, guests, kvm, tmp_path):
+    sock = tmp_path / "a.sock"
+    vm = VM([vireo, "run", "--api-socket", str(sock)], sock=str(sock))
+    try:
+        s = str(sock)
+        assert api(s, "PATCH", "/vm", {"state": "Paused"})[0] == 400
+        assert api(s, "PUT", "/actions", {"action_type": "InstanceStart"})[0] == 400  # no boot source
+        st, body = api(s, "PUT", "/boot-source", {"kernel_image_path": str(tmp_path / "nope")})
+        assert st == 400 and "nope" in body["fault_message"]
+        assert api(s, "PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 256})[0] == 204
+        assert api(s, "PUT", "/boot-source", {"kernel_image_path": str(guests / "counter.elf"),
+                                               "boot_args": f"every={EVERY}"})[0] == 204
+        assert api(s, "PUT", "/actions", {"action_type": "InstanceStart"})[0] == 204
+        vm.wait_count(1)
+        assert api(s, "GET", "/machine-config")[1]["vcpu_count"] == 2
+        # configuration after boot, and snapshots of a running VM, are refused
+        assert api(s, "PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 128})[0] == 400
+        st, body = api(s, "PUT", "/snapshot/create", {"snapshot_path": str(tmp_path / "x"),
+                                                      "mem_file_path": str(tmp_path / "y")})
+        assert st == 400 and "paused" in body["fault_message"]
+        assert api(s, "PUT", "/actions", {"action_type": "InstanceStart"})[0] == 400
+    finally:
+        vm.kill()
