@@ -52,10 +52,7 @@ static int put(struct conv *c, uint64_t off, size_t n, struct verr *err)
 			i += len;
 			continue;
 		}
-		if (c->compress) {
-			r = block_write_compressed(c->dst, off + i, c->buf + i, len, err);
-			i += len;
-		} else {
+		{
 			/* Merge following granules that also need writing. */
 			for (j = i + len; j < n && !c->backed; j += g) {
 				size_t l2 = n - j < g ? n - j : g;
@@ -63,7 +60,8 @@ static int put(struct conv *c, uint64_t off, size_t n, struct verr *err)
 					break;
 				len += l2;
 			}
-			r = block_write(c->dst, off + i, c->buf + i, len, err);
+			r = c->compress ? block_write_compressed(c->dst, off + i, c->buf + i, len, err)
+				       : block_write(c->dst, off + i, c->buf + i, len, err);
 			i += len;
 		}
 		if (r)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <pthread.h>
 
 #include "block/file.h"
 #include "block/qcow2/qcow2.h"
@@ -168,6 +169,50 @@ static int qcow2_read(struct block_dev *bd, uint64_t off, void *buf, size_t len,
 	return 0;
 }
 
+/* Whole unallocated clusters in a row (one L2 table) get one contiguous
+ * allocation and one write: the common case of converting into a new image. */
+static int write_new_run(struct qcow2 *q, uint64_t off, const uint8_t *p, size_t len,
+			 size_t *done, struct verr *err)
+{
+	uint64_t cs = q->cluster_size, i0 = (off >> q->cluster_bits) & (q->l2_entries - 1);
+	uint64_t k = 0, max = len / cs, host;
+	uint8_t *l2;
+	int r;
+
+	*done = 0;
+	if (off % cs || max < 2)
+		return 0;
+	if (max > q->l2_entries - i0)
+		max = q->l2_entries - i0;
+	if (max > 512)
+		max = 512;
+	while (k < max) {
+		struct qcow2_map m;
+		r = qcow2_lookup(q, off + k * cs, &m, err);
+		if (r)
+			return r;
+		if (m.entry & ~QCOW2_OFLAG_ZERO)
+			break;
+		k++;
+	}
+	if (k < 2)
+		return 0;
+	r = qcow2_get_l2(q, off, true, &l2, err);
+	if (!r)
+		r = qcow2_alloc_clusters(q, k, &host, err);
+	if (!r)
+		r = qcow2_pwrite(q, host, p, k * cs, err);
+	if (!r)
+		r = qcow2_get_l2(q, off, true, &l2, err);
+	if (r)
+		return r;
+	for (uint64_t i = 0; i < k; i++)
+		qcow2_l2_set(q, l2, i0 + i, (host + i * cs) | QCOW2_OFLAG_COPIED);
+	qcow2_cache_mark_dirty(&q->l2c, l2);
+	*done = k * cs;
+	return 0;
+}
+
 static int qcow2_write(struct block_dev *bd, uint64_t off, const void *buf, size_t len,
 		       struct verr *err)
 {
@@ -177,7 +222,17 @@ static int qcow2_write(struct block_dev *bd, uint64_t off, const void *buf, size
 	while (len) {
 		uint64_t in = off % q->cluster_size;
 		size_t n = q->cluster_size - in < len ? (size_t)(q->cluster_size - in) : len;
-		int r = qcow2_write_cluster(q, off, p, in, n, err);
+		int r = write_new_run(q, off, p, len, &n, err);
+		if (r)
+			return r;
+		if (n) {
+			p += n;
+			off += n;
+			len -= n;
+			continue;
+		}
+		n = q->cluster_size - in < len ? (size_t)(q->cluster_size - in) : len;
+		r = qcow2_write_cluster(q, off, p, in, n, err);
 		if (r)
 			return r;
 		p += n;
@@ -187,34 +242,21 @@ static int qcow2_write(struct block_dev *bd, uint64_t off, const void *buf, size
 	return 0;
 }
 
-static bool all_zero(const uint8_t *p, size_t n)
+/* Store one cluster whose compressed form is dst[0..clen) (clen 0: did not
+ * compress well, so it is written plainly). */
+static int store_compressed(struct qcow2 *q, uint64_t off, const uint8_t *src,
+			    const uint8_t *dst, size_t clen, struct verr *err)
 {
-	for (size_t i = 0; i < n; i++)
-		if (p[i])
-			return false;
-	return true;
-}
-
-static int write_one_compressed(struct qcow2 *q, uint64_t off, const uint8_t *src,
-				struct verr *err)
-{
-	size_t cs = q->cluster_size, clen;
 	uint64_t host, e, nsec, i = (off >> q->cluster_bits) & (q->l2_entries - 1);
 	uint32_t x = 62 - (q->cluster_bits - 8);
-	uint8_t *dst = file_alloc(cs), *l2;
+	uint8_t *l2;
 	int r;
 
-	if (!dst)
-		return verr_set(err, ENOMEM, "out of memory");
-	clen = qcow2_compress(q->compression_type, src, cs, dst, cs - 512 > 0 ? cs - 512 : cs);
-	if (clen == 0 || clen >= cs - 512) {
-		free(dst);
-		return qcow2_write_cluster(q, off, src, 0, cs, err);
-	}
+	if (clen == 0)
+		return qcow2_write_cluster(q, off, src, 0, q->cluster_size, err);
 	r = qcow2_alloc_bytes(q, clen, &host, err);
 	if (!r)
 		r = qcow2_pwrite(q, host, dst, clen, err);
-	free(dst);
 	if (!r)
 		r = qcow2_get_l2(q, off, true, &l2, err);
 	if (r)
@@ -223,15 +265,74 @@ static int write_one_compressed(struct qcow2 *q, uint64_t off, const uint8_t *sr
 	e = qcow2_l2_get(q, l2, i);
 	qcow2_l2_set(q, l2, i, QCOW2_OFLAG_COMPRESSED | (nsec << x) | host);
 	qcow2_cache_mark_dirty(&q->l2c, l2);
-	if (e & (QCOW2_OFLAG_COMPRESSED | QCOW2_OFFSET_MASK)) {
+	if (q->zcache_entry == e)
+		q->zcache_entry = 0;
+	if (e & QCOW2_OFLAG_COMPRESSED) {
 		uint64_t o, l;
-		if (e & QCOW2_OFLAG_COMPRESSED) {
-			qcow2_compressed_range(q, e, &o, &l);
-			return qcow2_defer_free(q, o & ~511ull, l + (o & 511), err);
-		}
-		return qcow2_defer_free(q, e & QCOW2_OFFSET_MASK, cs, err);
+		qcow2_compressed_range(q, e, &o, &l);
+		return qcow2_defer_free(q, o & ~511ull, l + (o & 511), err);
 	}
+	if (e & QCOW2_OFFSET_MASK)
+		return qcow2_defer_free(q, e & QCOW2_OFFSET_MASK, q->cluster_size, err);
 	return 0;
+}
+
+/* Compression is CPU-bound and independent per cluster: spread it over a
+ * few threads, then allocate and write in order on the caller's thread. */
+#define COMP_THREADS 4
+
+struct comp_job {
+	const struct qcow2 *q;
+	const uint8_t *src;
+	uint8_t *dst;
+	size_t *clen;
+	size_t first, step, n;
+};
+
+static void *comp_worker(void *arg)
+{
+	struct comp_job *j = arg;
+	size_t cs = j->q->cluster_size;
+
+	for (size_t k = j->first; k < j->n; k += j->step) {
+		size_t c = qcow2_compress(j->q->compression_type, j->src + k * cs, cs,
+					  j->dst + k * cs, cs - 512);
+		j->clen[k] = c >= cs - 512 ? 0 : c;
+	}
+	return NULL;
+}
+
+static int compress_batch(struct qcow2 *q, uint64_t off, const uint8_t *src, size_t n,
+			  struct verr *err)
+{
+	size_t cs = q->cluster_size;
+	uint8_t *dst = malloc(n * cs);
+	size_t *clen = calloc(n, sizeof(size_t));
+	struct comp_job jobs[COMP_THREADS];
+	pthread_t th[COMP_THREADS];
+	int nt = n < COMP_THREADS ? (int)n : COMP_THREADS, started = 0, r = 0;
+
+	if (!dst || !clen) {
+		free(dst);
+		free(clen);
+		return verr_set(err, ENOMEM, "out of memory");
+	}
+	for (int t = 0; t < nt; t++) {
+		jobs[t] = (struct comp_job){ q, src, dst, clen, (size_t)t, (size_t)nt, n };
+		if (t > 0 && pthread_create(&th[t], NULL, comp_worker, &jobs[t]) == 0)
+			started |= 1 << t;
+		else if (t > 0)
+			comp_worker(&jobs[t]);
+	}
+	comp_worker(&jobs[0]);
+	for (int t = 1; t < nt; t++)
+		if (started & (1 << t))
+			pthread_join(th[t], NULL);
+	for (size_t k = 0; k < n && !r; k++)
+		r = store_compressed(q, off + k * cs, src + k * cs, dst + k * cs, clen[k], err);
+	free(dst);
+	free(clen);
+	return r;
 }
 
 static int qcow2_write_compressed(struct block_dev *bd, uint64_t off, const void *buf,
@@ -239,33 +340,28 @@ static int qcow2_write_compressed(struct block_dev *bd, uint64_t off, const void
 {
 	struct qcow2 *q = bd->opaque;
 	const uint8_t *p = buf;
+	size_t cs = q->cluster_size;
+	int r = 0;
 
-	if (off % q->cluster_size)
+	if (off % cs)
 		return verr_set(err, EINVAL, "%s: compressed writes must be cluster aligned",
 				q->name);
-	while (len) {
-		size_t n = len < q->cluster_size ? len : q->cluster_size;
-		int r;
-		if (n < q->cluster_size) {
-			uint8_t *tmp = calloc(1, q->cluster_size);
-			if (!tmp)
-				return verr_set(err, ENOMEM, "out of memory");
-			memcpy(tmp, p, n);
-			/* The tail past the image end reads as zeros anyway. */
-			r = write_one_compressed(q, off, tmp, err);
-			free(tmp);
-		} else if (all_zero(p, n) && !bd->backing && q->version == 3) {
-			r = qcow2_zero_cluster(q, off, false, err);
-		} else {
-			r = write_one_compressed(q, off, p, err);
-		}
-		if (r)
-			return r;
-		p += n;
-		off += n;
-		len -= n;
+	if (len >= cs) {
+		r = compress_batch(q, off, p, len / cs, err);
+		p += len / cs * cs;
+		off += len / cs * cs;
+		len %= cs;
 	}
-	return 0;
+	if (!r && len) {
+		/* A short tail (image end): pad; past the end reads as zeros. */
+		uint8_t *tmp = calloc(1, cs);
+		if (!tmp)
+			return verr_set(err, ENOMEM, "out of memory");
+		memcpy(tmp, p, len);
+		r = compress_batch(q, off, tmp, 1, err);
+		free(tmp);
+	}
+	return r;
 }
 
 static int qcow2_flush(struct block_dev *bd, struct verr *err)
