@@ -12,6 +12,7 @@ packages=(
   # tests
   libcmocka-dev python3-pytest acpica-tools qemu-system-x86 qemu-utils
   busybox-static iproute2 e2fsprogs
+  cpio
   # benchmarks
   hyperfine
 )
