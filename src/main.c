@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/client.h"
 #include "img/img.h"
 
 struct subcommand {
@@ -18,6 +19,11 @@ static int cmd_version(int argc, char **argv);
 static const struct subcommand subcommands[] = {
 	{ "run", cmd_run, "boot a virtual machine on KVM" },
 	{ "img", cmd_img, "create, inspect and convert disk images (qemu-img compatible)" },
+	{ "pause", cmd_pause, "pause a running VM through its API socket" },
+	{ "resume", cmd_resume, "resume a paused VM through its API socket" },
+	{ "info", cmd_info, "show a VM's id, state and version through its API socket" },
+	{ "snapshot", cmd_snapshot, "snapshot a paused VM through its API socket" },
+	{ "restore", cmd_restore, "load a snapshot into a fresh VM through its API socket" },
 	{ "help", cmd_help, "show this help, or a subcommand's help" },
 	{ "version", cmd_version, "print the version" },
 };
