@@ -14,7 +14,8 @@
 
 static inline int fuzz_image(const uint8_t *data, size_t size, const char *fmt)
 {
-	struct block_open_opts o = { .format = fmt, .no_backing = true };
+	struct block_open_opts o = { .format = fmt, .no_backing = true,
+				     .l2_cache_bytes = 64 << 10 };
 	struct block_dev *bd = NULL;
 	struct verr err = {0};
 	char path[64];

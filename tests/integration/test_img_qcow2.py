@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import run
+from conftest import run  # noqa: F401 (re-exported)
 
 
 def sh(*args, ok=True, timeout=120):
@@ -298,3 +298,60 @@ def test_compare_and_measure(vireo, tmp_path):
 def test_help(vireo):
     assert b"convert" in sh(vireo, "img", "--help").stdout
     assert b"usage: vireo img convert" in sh(vireo, "img", "convert", "--help").stdout
+
+
+def test_dirty_lazy_refcounts_repaired(vireo, tmp_path):
+    img = tmp_path / "d.qcow2"
+    sh("qemu-img", "create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=on", img, "16M")
+    run(["qemu-io", "-c", "write -P 3 0 1M", "-c", "sigraise 9", str(img)])
+    j = json.loads(sh(vireo, "img", "info", "--output=json", img).stdout)
+    assert j["dirty-flag"] is True
+    same_as_qemu(vireo, img, tmp_path)
+    # Opening read-write repairs the refcounts and clears the flag.
+    sh(vireo, "img", "bench", "-w", "-c", "1", "-o", "4M", img)
+    qemu_check_clean(img)
+    assert json.loads(sh("qemu-img", "info", "--output=json", img).stdout)["dirty-flag"] is False
+    qio(img, "read -P 3 0 1M")
+
+
+def test_convert_backing_and_existing(vireo, tmp_path):
+    os.chdir(tmp_path)
+    make_src("src.raw")
+    sh("qemu-img", "create", "-q", "-f", "qcow2", "base.qcow2", "3M")
+    qio("base.qcow2", "write -P 0x5a 1M 70000")
+    sh(vireo, "img", "convert", "-O", "qcow2", "-B", "base.qcow2", "src.raw", "over.qcow2")
+    qemu_check_clean("over.qcow2")
+    sh("qemu-img", "compare", "src.raw", "over.qcow2")
+    j = json.loads(sh("qemu-img", "info", "--output=json", "over.qcow2").stdout)
+    assert j["backing-filename"] == "base.qcow2"
+    # -n: into an existing image, whose stale data must be overwritten.
+    sh("qemu-img", "create", "-q", "-f", "qcow2", "exist.qcow2", "3M")
+    qio("exist.qcow2", "write -P 7 0 3M")
+    sh(vireo, "img", "convert", "-n", "-O", "qcow2", "src.raw", "exist.qcow2")
+    sh("qemu-img", "compare", "src.raw", "exist.qcow2")
+    qemu_check_clean("exist.qcow2")
+
+
+def test_map_compressed_and_zero(vireo, tmp_path):
+    img = tmp_path / "m.qcow2"
+    src = tmp_path / "s.raw"
+    with open(src, "wb") as f:
+        f.write(b"abc" * 50000)
+        f.truncate(1 << 20)
+    sh("qemu-img", "convert", "-c", "-O", "qcow2", src, img)
+    qio(img, "write -z 512k 128k", "write -P 1 768k 64k")
+    vj = json.loads(sh(vireo, "img", "map", "--output=json", img).stdout)
+    qj = json.loads(sh("qemu-img", "map", "--output=json", img).stdout)
+    key = lambda e: (e["start"], e["length"], e["depth"], e["present"], e["zero"], e["data"],
+                     e.get("offset"))
+    assert [key(e) for e in vj] == [key(e) for e in qj]
+
+
+def test_info_human_agrees(vireo, tmp_path):
+    os.chdir(tmp_path)
+    sh("qemu-img", "create", "-q", "-f", "qcow2", "b.qcow2", "1M")
+    sh("qemu-img", "create", "-q", "-f", "qcow2", "-b", "b.qcow2", "-F", "qcow2", "a.qcow2")
+    v = sh(vireo, "img", "info", "a.qcow2").stdout.decode().splitlines()
+    q = sh("qemu-img", "info", "a.qcow2").stdout.decode().splitlines()
+    drop = lambda ls: [l for l in ls if not l.startswith("disk size")]
+    assert drop(v) == drop(q)

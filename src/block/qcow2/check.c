@@ -12,13 +12,23 @@
 #include "block/file.h"
 #include "block/qcow2/qcow2.h"
 
+/* Findings go to stderr like qemu-img's, except during the silent repair of
+ * a dirty image at open time. */
+#define REPORT(q, ...) \
+	do { if (!(q)->check_quiet) fprintf(stderr, __VA_ARGS__); } while (0)
+
 struct refs {
 	struct qcow2 *q;
 	uint32_t *n;          /* computed references per cluster */
 	uint64_t nclusters;
 	struct block_check *res;
 	uint64_t last_data;   /* for fragmentation statistics */
+	uint64_t budget;      /* L2 entries we still agree to walk */
 };
+
+/* Hostile images can make many tables point at the same big L2 tables; a
+ * real image never needs this many entries walked. */
+#define CHECK_BUDGET (256ull << 20)
 
 static void ref(struct refs *rf, uint64_t off, uint64_t len, const char *what)
 {
@@ -28,7 +38,7 @@ static void ref(struct refs *rf, uint64_t off, uint64_t len, const char *what)
 		return;
 	for (uint64_t c = off / cs; c <= (off + len - 1) / cs; c++) {
 		if (c >= rf->nclusters || rf->n[c] == UINT32_MAX) {
-			fprintf(stderr, "ERROR %s at offset 0x%llx is beyond the end of the image\n",
+			REPORT(rf->q, "ERROR %s at offset 0x%llx is beyond the end of the image\n",
 				what, (unsigned long long)(c * cs));
 			rf->res->corruptions++;
 			return;
@@ -51,6 +61,12 @@ static int walk_l2(struct refs *rf, uint64_t l2off, bool active, struct verr *er
 		return r;
 	}
 	memcpy(copy, l2, q->cluster_size);
+	if (rf->budget < q->l2_entries) {
+		free(copy);
+		return verr_set(err, EFBIG, "%s: metadata too large or too repetitive to check",
+				q->name);
+	}
+	rf->budget -= q->l2_entries;
 	for (uint64_t j = 0; j < q->l2_entries; j++) {
 		uint64_t e = qcow2_l2_get(q, copy, j), off, len;
 		if (e & QCOW2_OFLAG_COMPRESSED) {
@@ -64,7 +80,7 @@ static int walk_l2(struct refs *rf, uint64_t l2off, bool active, struct verr *er
 		}
 		off = e & QCOW2_OFFSET_MASK;
 		if (e & QCOW2_L2_RESERVED || (q->version == 2 && (e & QCOW2_OFLAG_ZERO))) {
-			fprintf(stderr, "ERROR L2 entry 0x%llx has reserved bits set\n",
+			REPORT(q, "ERROR L2 entry 0x%llx has reserved bits set\n",
 				(unsigned long long)e);
 			rf->res->corruptions++;
 		}
@@ -74,7 +90,7 @@ static int walk_l2(struct refs *rf, uint64_t l2off, bool active, struct verr *er
 			continue;
 		}
 		if (off % q->cluster_size) {
-			fprintf(stderr, "ERROR offset=%llx: data cluster is not properly aligned; "
+			REPORT(q, "ERROR offset=%llx: data cluster is not properly aligned; "
 				"L2 entry corrupted.\n", (unsigned long long)off);
 			rf->res->corruptions++;
 			continue;
@@ -103,7 +119,7 @@ static int walk_l1(struct refs *rf, const uint64_t *l1, uint32_t n, bool active,
 			continue;
 		if (off % q->cluster_size || off + q->cluster_size > q->file_end ||
 		    (l1[i] & QCOW2_L1_RESERVED)) {
-			fprintf(stderr, "ERROR L2 table offset 0x%llx (L1 index %u) is not aligned "
+			REPORT(q, "ERROR L2 table offset 0x%llx (L1 index %u) is not aligned "
 				"or beyond the end of the file\n", (unsigned long long)off, i);
 			rf->res->corruptions++;
 			continue;
@@ -169,6 +185,9 @@ static int compare(struct refs *rf, enum block_fix fix, struct verr *err)
 			end = (bi + 1) * q->rb_entries;
 	if (end > limit && limit >= rf->nclusters)
 		end = limit;
+	/* Refcounts far past the end of the file are not worth a long walk. */
+	if (end > rf->nclusters + (1ull << 20))
+		end = rf->nclusters + (1ull << 20);
 	for (uint64_t c = 0; c < end && !r; c++) {
 		uint64_t stored, want = c < rf->nclusters ? rf->n[c] : 0;
 		if (c / q->rb_entries < q->rt_entries && !q->rt[c / q->rb_entries] && !want) {
@@ -179,7 +198,7 @@ static int compare(struct refs *rf, enum block_fix fix, struct verr *err)
 		if (r || stored == want)
 			continue;
 		if (want && want > stored) {
-			fprintf(stderr, "ERROR cluster %llu refcount=%llu reference=%llu\n",
+			REPORT(q, "ERROR cluster %llu refcount=%llu reference=%llu\n",
 				(unsigned long long)c, (unsigned long long)stored,
 				(unsigned long long)want);
 			rf->res->corruptions++;
@@ -189,7 +208,7 @@ static int compare(struct refs *rf, enum block_fix fix, struct verr *err)
 			}
 		} else {
 			if (!(fix & BLOCK_FIX_LEAKS))
-				fprintf(stderr, "Leaked cluster %llu refcount=%llu reference=%llu\n",
+				REPORT(q, "Leaked cluster %llu refcount=%llu reference=%llu\n",
 					(unsigned long long)c, (unsigned long long)stored,
 					(unsigned long long)want);
 			rf->res->leaks++;
@@ -214,7 +233,7 @@ static int check_copied(struct qcow2 *q, struct block_check *res, struct verr *e
 		if (r)
 			return r;
 		if ((rc == 1) != !!(q->l1[i] & QCOW2_OFLAG_COPIED)) {
-			fprintf(stderr, "ERROR OFLAG_COPIED L2 cluster: l1_index=%u l1_entry=%llx "
+			REPORT(q, "ERROR OFLAG_COPIED L2 cluster: l1_index=%u l1_entry=%llx "
 				"refcount=%llu\n", i, (unsigned long long)q->l1[i],
 				(unsigned long long)rc);
 			res->corruptions++;
@@ -232,7 +251,7 @@ static int check_copied(struct qcow2 *q, struct block_check *res, struct verr *e
 			if (r)
 				return r;
 			if ((rc == 1) != !!(e & QCOW2_OFLAG_COPIED)) {
-				fprintf(stderr, "ERROR OFLAG_COPIED data cluster: l2_entry=%llx "
+				REPORT(q, "ERROR OFLAG_COPIED data cluster: l2_entry=%llx "
 					"refcount=%llu\n", (unsigned long long)e,
 					(unsigned long long)rc);
 				res->corruptions++;
@@ -245,7 +264,7 @@ static int check_copied(struct qcow2 *q, struct block_check *res, struct verr *e
 static int run_check(struct qcow2 *q, enum block_fix fix, struct block_check *res,
 		     struct verr *err)
 {
-	struct refs rf = { .q = q, .res = res };
+	struct refs rf = { .q = q, .res = res, .budget = CHECK_BUDGET };
 	int r;
 
 	rf.nclusters = (q->file_end + q->cluster_size - 1) / q->cluster_size;

@@ -79,9 +79,6 @@ static int setup_caches(struct qcow2 *q, const struct block_open_opts *o, struct
 
 static int open_rw_checks(struct qcow2 *q, struct verr *err)
 {
-	if (q->incompat & QCOW2_INCOMPAT_CORRUPT)
-		return verr_set(err, EROFS, "%s: image is marked corrupt; open it read-only or "
-				"repair it with 'check -r all'", q->name);
 	if (q->ext_l2)
 		return verr_set(err, ENOTSUP, "%s: images with extended L2 entries are read-only "
 				"in vireo", q->name);
@@ -110,14 +107,20 @@ static int qcow2_open(struct block_dev *bd, const struct block_open_opts *o, str
 		r = setup_caches(q, o, err);
 	if (!r)
 		r = qcow2_snapshots_read(q, err);
-	if (!r && !bd->read_only)
-		r = open_rw_checks(q, err);
+	if (!r && !bd->read_only && (q->incompat & QCOW2_INCOMPAT_CORRUPT))
+		r = verr_set(err, EROFS, "%s: image is marked corrupt; open it read-only or "
+			     "repair it with 'check -r all'", q->name);
 	if (!r && q->backing[0] && !o->no_backing)
 		r = block_open_backing(bd, q->backing, q->backing_fmt, o, err);
+	/* Only now, with everything validated, may the image be modified. */
+	if (!r && !bd->read_only)
+		r = open_rw_checks(q, err);
 	if (!r && !bd->read_only && (q->incompat & QCOW2_INCOMPAT_DIRTY)) {
 		struct block_check res;
 		/* Refcounts may be stale after a crash with lazy refcounts. */
+		q->check_quiet = true;
 		r = qcow2_check(bd, BLOCK_FIX_LEAKS | BLOCK_FIX_ERRORS, &res, err);
+		q->check_quiet = false;
 		if (!r) {
 			q->incompat &= ~QCOW2_INCOMPAT_DIRTY;
 			r = qcow2_header_update(q, err);

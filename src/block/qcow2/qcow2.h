@@ -140,6 +140,7 @@ struct qcow2 {
 	uint8_t *zcache;              /* last decompressed cluster */
 	uint8_t *zbuf;                /* compressed bytes scratch */
 	bool dirty_marked;            /* we set the dirty bit on open */
+	bool check_quiet;             /* check reports nothing on stderr */
 };
 
 /* header.c */

@@ -15,6 +15,7 @@
 
 #define SN_MAX_TABLE (64u << 20)
 #define SN_MAX_EXTRA 1024
+#define SN_MAX_L1_TOTAL (256u << 20)
 
 void qcow2_snapshots_free(struct qcow2 *q)
 {
@@ -98,8 +99,14 @@ int qcow2_snapshots_read(struct qcow2 *q, struct verr *err)
 		return verr_set(err, ENOMEM, "out of memory");
 	}
 	r = qcow2_pread(q, q->snapshots_offset, t, len, err);
-	for (uint32_t i = 0; i < q->nb_snapshots && !r; i++)
+	uint64_t total = 0;
+	for (uint32_t i = 0; i < q->nb_snapshots && !r; i++) {
 		r = parse_one(q, t, len, &pos, &q->snaps[i], err);
+		total += (uint64_t)q->snaps[i].l1_size * 8;
+		if (!r && total > SN_MAX_L1_TOTAL)
+			r = verr_set(err, EFBIG, "%s: snapshot L1 tables total more than %u bytes",
+				     q->name, SN_MAX_L1_TOTAL);
+	}
 	free(t);
 	q->snap_table_len = pos;
 	return r;

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * libFuzzer target: arbitrary queue layouts and guest memory through the
+ * split-queue walker and the device request handlers (virtio-blk on a
+ * scratch raw image, virtio-rng). Input: a 16-byte layout header, then the
+ * guest memory image (mapped at GPA 0x1000, so low addresses are holes).
+ *
+ * Build (scripts/fuzz.sh style):
+ *   clang -std=c17 -D_GNU_SOURCE -DVIREO_VERSION='"fuzz"' -Isrc -g -O1 \
+ *     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+ *     -o build-fuzz/fuzz_virtq tests/fuzz/fuzz_virtq.c src/core/err.c src/core/log.c \
+ *     src/core/size.c src/block/[!m]*.c src/block/qcow2/[!m]*.c src/virtio/virtq.c \
+ *     src/virtio/device.c src/virtio/blk.c src/virtio/rng.c -luring -lz -lzstd -lpthread -lm
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "block/block.h"
+#include "core/log.h"
+#include "virtio/blk.h"
+#include "virtio/rng.h"
+#include "virtio/virtq.h"
+
+#define MEM_GPA 0x1000u
+#define MEM_MAX (256u * 1024)
+
+struct fuzz_mem {
+	uint8_t *buf;
+	uint64_t size;
+};
+
+struct fuzz_ctx {
+	struct block_dev *bd;
+	struct virtio_dev *blk;
+	struct virtio_dev *rng;
+	struct virtq_chain chain;
+};
+
+static void *xlate(void *ctx, uint64_t gpa, uint64_t len)
+{
+	struct fuzz_mem *m = ctx;
+
+	if (gpa < MEM_GPA || gpa - MEM_GPA > m->size || len > m->size - (gpa - MEM_GPA))
+		return NULL;
+	return m->buf + (gpa - MEM_GPA);
+}
+
+static void *no_mem(void *ctx, uint64_t gpa, uint64_t len)
+{
+	return NULL;
+}
+
+static struct fuzz_ctx *setup(void)
+{
+	static struct fuzz_ctx *ctx;   /* libFuzzer keeps one process: set up once */
+	char path[] = "/tmp/vireo-fuzz-virtq-XXXXXX";
+	struct block_create_opts co = { .size = 1 << 20 };
+	struct block_open_opts oo = { .format = "raw", .read_write = true };
+	struct virtq_mem none = { .gpa_to_hva = no_mem };
+	struct virtio_blk_opts bo = { .num_queues = 1 };
+	struct verr err = { 0 };
+	int fd;
+
+	if (ctx)
+		return ctx;
+	ctx = calloc(1, sizeof(*ctx));
+	fd = mkstemp(path);
+	if (fd < 0 || block_create("raw", path, &co, &err) || block_open(path, &oo, &ctx->bd, &err))
+		abort();
+	close(fd);
+	unlink(path);
+	bo.bd = ctx->bd;
+	if (virtio_blk_create(&bo, &ctx->blk, &err) || virtio_rng_create(&ctx->rng, &err))
+		abort();
+	virtio_dev_activate(ctx->blk, virtio_dev_features(ctx->blk), &none, NULL, NULL, &err);
+	virtio_dev_activate(ctx->rng, virtio_dev_features(ctx->rng), &none, NULL, NULL, &err);
+	return ctx;
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct fuzz_ctx *ctx = setup();
+	struct fuzz_mem m;
+	struct virtq_mem xl = { .gpa_to_hva = xlate, .ctx = &m };
+	struct virtq vq;
+	struct verr err = { 0 };
+	uint64_t features;
+	uint16_t num;
+
+	if (size < 16)
+		return 0;
+	num = (uint16_t)(1u << (data[0] % 9));             /* 1..256 */
+	features = (uint64_t)(data[1] & 3) << VIRTIO_F_INDIRECT_DESC;
+	m.size = size - 16 > MEM_MAX ? MEM_MAX : size - 16;
+	/* A private, writable copy: the device writes used entries and data. */
+	m.buf = malloc(m.size ? m.size : 1);
+	memcpy(m.buf, data + 16, m.size);
+	if (virtq_start(&vq, &xl, num, MEM_GPA + get16(data + 4) * 16ull,
+			MEM_GPA + get16(data + 6) * 2ull, MEM_GPA + get16(data + 8) * 4ull, features,
+			get16(data + 2), &err) == 0) {
+		for (int i = 0; i < 64; i++) {
+			struct virtio_dev *d = data[10] & 1 ? ctx->rng : ctx->blk;
+			uint32_t used = 0;
+			int r = virtq_pop(&vq, &ctx->chain, &err);
+
+			if (r <= 0)
+				break;
+			if (d == ctx->rng)
+				r = virtio_rng_handle(d, 0, &ctx->chain, &used, &err);
+			else
+				r = virtio_blk_handle(d, 0, &ctx->chain, &used, &err);
+			if (r < 0 || virtq_push(&vq, ctx->chain.head, used, &err) < 0)
+				break;
+			virtq_should_notify(&vq);
+		}
+		virtq_enable_kicks(&vq);
+	}
+	free(m.buf);
+	return 0;
+}
