@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "img/img.h"
+#include "cli/vhost_user.h"
 
 struct subcommand {
 	const char *name;
@@ -24,6 +25,7 @@ static const struct subcommand subcommands[] = {
 	{ "info", cmd_info, "show a VM's id, state and version through its API socket" },
 	{ "snapshot", cmd_snapshot, "snapshot a paused VM through its API socket" },
 	{ "restore", cmd_restore, "load a snapshot into a fresh VM through its API socket" },
+	{ "vhost-user", cmd_vhost_user, "serve a virtio device (blk, net) to QEMU over vhost-user" },
 	{ "help", cmd_help, "show this help, or a subcommand's help" },
 	{ "version", cmd_version, "print the version" },
 };

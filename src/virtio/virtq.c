@@ -223,6 +223,14 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *c, struct verr *err)
 	return 1;
 }
 
+void virtq_unpop(struct virtq *vq)
+{
+	if (vq->pending == 0)
+		return;
+	vq->pending--;
+	vq->last_avail--;
+}
+
 int virtq_push(struct virtq *vq, uint16_t head, uint32_t len, struct verr *err)
 {
 	volatile uint8_t *e;

@@ -78,6 +78,10 @@ int virtq_start(struct virtq *vq, const struct virtq_mem *mem, uint16_t num, uin
  * the ring is empty, -EIO if the queue is malformed (message in *err). */
 int virtq_pop(struct virtq *vq, struct virtq_chain *c, struct verr *err);
 
+/* Give back the chain just popped, unused (e.g. no packet to put in it):
+ * the next virtq_pop returns it again. */
+void virtq_unpop(struct virtq *vq);
+
 /* Return a chain to the driver with `len` bytes written into its
  * device-writable part. -EIO if the chain head is not one we popped. */
 int virtq_push(struct virtq *vq, uint16_t head, uint32_t len, struct verr *err);

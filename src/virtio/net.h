@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* virtio-net (virtio 1.2, 5.1) on a Linux tap interface. */
+#ifndef VIREO_VIRTIO_NET_H
+#define VIREO_VIRTIO_NET_H
+
+#include <stdint.h>
+
+#include "virtio/device.h"
+
+#define VIRTIO_NET_F_CSUM 0
+#define VIRTIO_NET_F_GUEST_CSUM 1
+#define VIRTIO_NET_F_MAC 5
+#define VIRTIO_NET_F_GUEST_TSO4 7
+#define VIRTIO_NET_F_GUEST_TSO6 8
+#define VIRTIO_NET_F_GUEST_ECN 9
+#define VIRTIO_NET_F_HOST_TSO4 11
+#define VIRTIO_NET_F_HOST_TSO6 12
+#define VIRTIO_NET_F_HOST_ECN 13
+#define VIRTIO_NET_F_STATUS 16
+
+#define VIRTIO_NET_HDR_SIZE 12     /* struct virtio_net_hdr with num_buffers (v1) */
+#define VIRTIO_NET_QUEUE_SIZE 256
+#define VIRTIO_NET_CONFIG_SIZE 12
+
+struct virtio_net_opts {
+	const char *tap;            /* interface name; created if missing */
+	int tap_fd;                 /* with tap NULL: an open tap fd, adopted */
+	unsigned queue_pairs;       /* 0 or 1 (multiqueue is not implemented yet) */
+	uint8_t mac[6];             /* all zero: derived from the tap name */
+};
+
+int virtio_net_create(const struct virtio_net_opts *o, struct virtio_dev **out,
+		      struct verr *err);
+
+/* Check one TX chain (exposed for tests and the fuzzer): 0 and the frame
+ * length if it can go to the tap, -EIO if the chain is malformed. */
+int virtio_net_tx_check(const struct virtq_chain *c, uint64_t *frame_len, struct verr *err);
+
+#endif
