@@ -110,6 +110,23 @@ int accel_vcpu_reset_fpu(struct accel_vcpu *vcpu, struct verr *err);
 /* Wire LINT0 as ExtINT and LINT1 as NMI, as firmware does on a PC. */
 int accel_vcpu_setup_lapic(struct accel_vcpu *vcpu, struct verr *err);
 
+/* Interrupt routing: the GSI table always holds the IOAPIC and PIC routes
+ * for GSIs 0-23; these MSI routes come on top (GSIs >= 24). */
+struct accel_msi_route {
+	unsigned gsi;
+	uint64_t addr;
+	uint32_t data;
+};
+#define ACCEL_FIRST_MSI_GSI 24
+int accel_set_msi_routes(struct accel_vm *vm, const struct accel_msi_route *r, unsigned n,
+			 struct verr *err);
+/* An eventfd that raises gsi when written (KVM irqfd). */
+int accel_irqfd(struct accel_vm *vm, int fd, unsigned gsi, bool assign, struct verr *err);
+/* An eventfd written by guest MMIO writes of len bytes at addr, without an
+ * exit to the VMM (KVM ioeventfd). */
+int accel_ioeventfd(struct accel_vm *vm, uint64_t addr, unsigned len, int fd, bool assign,
+		    struct verr *err);
+
 /* Snapshots: whole vCPU / VM state as opaque blobs this backend can read
  * back; restore refuses blobs whose records do not match this kernel. */
 int accel_vcpu_save(struct accel_vcpu *vcpu, struct vbuf *out, struct verr *err);

@@ -32,6 +32,10 @@ static void run_usage(FILE *out)
 		"  -a, --cmdline STR     kernel command line\n"
 		"  -c, --cpus N          number of vCPUs (default 1)\n"
 		"  -m, --memory SIZE     guest RAM, e.g. 512M, 4G (default 128M; bare numbers are MiB)\n"
+		"      --disk PATH[,format=raw|qcow2|vmdk][,readonly=on][,cache=none|writeback][,serial=ID]\n"
+		"                        a virtio-blk disk (repeatable)\n"
+		"      --net tap=NAME[,mac=52:54:00:..]  a virtio-net interface on a tap (repeatable)\n"
+		"      --rng             a virtio-rng device fed by the host's getrandom\n"
 		"      --no-reboot       end vireo when the guest resets (the default)\n"
 		"      --overcommit      allow more guest RAM than the host has\n"
 		"      --debug-exit      isa-debug-exit port 0x501: a guest write of V exits with (V<<1)|1\n"
@@ -54,7 +58,7 @@ static void run_usage(FILE *out)
 }
 
 enum { OPT_NO_REBOOT = 256, OPT_OVERCOMMIT, OPT_DEBUG_EXIT, OPT_RESTORE, OPT_RESTORE_MEM,
-       OPT_PAUSED, OPT_DIRTY, OPT_API, OPT_CONFIG };
+       OPT_PAUSED, OPT_DIRTY, OPT_API, OPT_CONFIG, OPT_DISK, OPT_NET, OPT_RNG };
 
 struct run_opts {
 	const char *restore, *restore_mem;
@@ -76,6 +80,9 @@ static const struct option run_options[] = {
 	{ "paused", no_argument, NULL, OPT_PAUSED },
 	{ "api-socket", required_argument, NULL, OPT_API },
 	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "net", required_argument, NULL, OPT_NET },
+	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "track-dirty-pages", no_argument, NULL, OPT_DIRTY },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -92,6 +99,116 @@ static int parse_cpus(const char *s, unsigned *out, struct verr *err)
 	if (!*s || *end || errno || s[0] == '-' || v > 100000)
 		return verr_set(err, EINVAL, "invalid --cpus '%s': expected a number such as 2", s);
 	*out = (unsigned)v;
+	return 0;
+}
+
+/* Splits "a,b=c,d" in place; calls fn(key, value) per item (value NULL
+ * for a bare item). */
+static int each_option(char *s, int (*fn)(void *ctx, char *k, char *v, struct verr *err),
+		       void *ctx, struct verr *err)
+{
+	char *save = NULL;
+
+	for (char *tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+		int rc;
+		if (eq)
+			*eq++ = '\0';
+		if ((rc = fn(ctx, tok, eq, err)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int on_off(const char *opt, const char *k, const char *v, bool *out, struct verr *err)
+{
+	if (!v || !strcmp(v, "on") || !strcmp(v, "true"))
+		*out = true;
+	else if (!strcmp(v, "off") || !strcmp(v, "false"))
+		*out = false;
+	else
+		return verr_set(err, EINVAL, "%s: %s=%s: expected on or off", opt, k, v);
+	return 0;
+}
+
+static int disk_item(void *ctx, char *k, char *v, struct verr *err)
+{
+	struct vm_disk *d = ctx;
+
+	if (!v && !d->path) {
+		d->path = k;
+		return 0;
+	}
+	if (!strcmp(k, "path") || !strcmp(k, "file"))
+		d->path = v;
+	else if (!strcmp(k, "format") && v && (!strcmp(v, "raw") || !strcmp(v, "qcow2") || !strcmp(v, "vmdk")))
+		d->format = v;
+	else if (!strcmp(k, "readonly"))
+		return on_off("--disk", k, v, &d->read_only, err);
+	else if (!strcmp(k, "cache") && v && (!strcmp(v, "none") || !strcmp(v, "writeback")))
+		d->cache_none = !strcmp(v, "none");
+	else if (!strcmp(k, "serial") && v && strlen(v) <= 20)
+		d->serial = v;
+	else
+		return verr_set(err, EINVAL, "--disk: bad option '%s%s%s'", k, v ? "=" : "", v ? v : "");
+	return 0;
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned b[6];
+	char end;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &end) != 6)
+		return -1;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	return (mac[0] & 1) ? -1 : 0; /* a multicast address cannot be a NIC's */
+}
+
+static int net_item(void *ctx, char *k, char *v, struct verr *err)
+{
+	struct vm_net *n = ctx;
+
+	if (!strcmp(k, "tap") && v && *v && strlen(v) < 16)
+		n->tap = v;
+	else if (!strcmp(k, "mac") && v && parse_mac(v, n->mac) == 0)
+		return 0;
+	else
+		return verr_set(err, EINVAL, "--net: bad option '%s%s%s' (want tap=NAME[,mac=52:54:00:12:34:56])",
+				k, v ? "=" : "", v ? v : "");
+	return 0;
+}
+
+static int add_disk_opt(struct vm_config *cfg, char *arg, struct verr *err)
+{
+	struct vm_disk *d;
+
+	if (cfg->ndisks >= VM_MAX_DISKS)
+		return verr_set(err, E2BIG, "at most %d --disk options", VM_MAX_DISKS);
+	d = &cfg->disks[cfg->ndisks];
+	memset(d, 0, sizeof(*d));
+	if (each_option(arg, disk_item, d, err) < 0)
+		return -EINVAL;
+	if (!d->path || !*d->path)
+		return verr_set(err, EINVAL, "--disk needs a path");
+	cfg->ndisks++;
+	return 0;
+}
+
+static int add_net_opt(struct vm_config *cfg, char *arg, struct verr *err)
+{
+	struct vm_net *n;
+
+	if (cfg->nnets >= VM_MAX_NETS)
+		return verr_set(err, E2BIG, "at most %d --net options", VM_MAX_NETS);
+	n = &cfg->nets[cfg->nnets];
+	memset(n, 0, sizeof(*n));
+	if (each_option(arg, net_item, n, err) < 0)
+		return -EINVAL;
+	if (!n->tap)
+		return verr_set(err, EINVAL, "--net needs tap=NAME");
+	cfg->nnets++;
 	return 0;
 }
 
@@ -124,6 +241,15 @@ static int parse_args(int argc, char **argv, struct vm_config *cfg, struct run_o
 		case OPT_PAUSED: ro->paused = true; break;
 		case OPT_API: ro->api_socket = optarg; break;
 		case OPT_CONFIG: ro->config = optarg; break;
+		case OPT_DISK:
+			if (add_disk_opt(cfg, optarg, err) < 0)
+				return -EINVAL;
+			break;
+		case OPT_NET:
+			if (add_net_opt(cfg, optarg, err) < 0)
+				return -EINVAL;
+			break;
+		case OPT_RNG: cfg->rng = true; break;
 		case OPT_DIRTY: cfg->track_dirty_pages = true; break;
 		case 'v': verbose++; break;
 		case 'h': run_usage(stdout); return 1;

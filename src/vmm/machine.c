@@ -266,6 +266,8 @@ int vm_machine_setup(struct vm *vm, struct verr *err)
 		return rc;
 	if ((rc = vm_setup_devices(vm, err)) < 0)
 		return rc;
+	if ((rc = vm_setup_virtio(vm, err)) < 0)
+		return rc;
 	if ((rc = setup_firmware_tables(vm, &rsdp, err)) < 0)
 		return rc;
 	if ((rc = load_kernel(vm, rsdp, &boot, err)) < 0)
@@ -278,6 +280,7 @@ int vm_machine_setup(struct vm *vm, struct verr *err)
 
 void vm_machine_teardown(struct vm *vm)
 {
+	vm_teardown_virtio(vm);
 	if (vm->devices_ready & DEV_DEBUG_EXIT)
 		debug_exit_destroy(&vm->debug_exit);
 	if (vm->devices_ready & DEV_PM)

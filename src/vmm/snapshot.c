@@ -203,6 +203,8 @@ int vm_snapshot_save(struct vm *vm, const char *state_path, const char *mem_path
 
 	if (vm_get_run_state(vm) != VM_STATE_PAUSED)
 		return verr_set(err, EPERM, "the VM must be paused to take a snapshot");
+	if (vm->nvirtio)
+		return verr_set(err, ENOTSUP, "snapshots of VMs with virtio devices are not supported yet");
 	if (diff && !vm->cfg.track_dirty_pages)
 		return verr_set(err, EINVAL, "diff snapshots need dirty page tracking (track_dirty_pages)");
 	rc = save_state(vm, &payload, err);

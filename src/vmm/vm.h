@@ -15,6 +15,22 @@
 
 #define VM_MAX_VCPUS 254  /* xAPIC IDs 0..253 in the MADT and MP table */
 
+#define VM_MAX_DISKS 8
+#define VM_MAX_NETS 4
+
+struct vm_disk {
+	const char *path;
+	const char *format;      /* NULL: probe */
+	bool read_only;
+	bool cache_none;         /* O_DIRECT */
+	const char *serial;      /* NULL: the file name */
+};
+
+struct vm_net {
+	const char *tap;
+	uint8_t mac[6];          /* all zero: derived */
+};
+
 struct vm_config {
 	const char *kernel;
 	const char *initrd;      /* NULL: none */
@@ -26,6 +42,11 @@ struct vm_config {
 	int console_out_fd;      /* COM1 output (stdout) */
 	bool track_dirty_pages;  /* KVM dirty logging, for diff snapshots */
 	bool start_paused;       /* vm_start leaves the vCPUs parked */
+	struct vm_disk disks[VM_MAX_DISKS];
+	unsigned ndisks;
+	struct vm_net nets[VM_MAX_NETS];
+	unsigned nnets;
+	bool rng;                /* virtio-rng */
 };
 
 enum vm_stop_reason {

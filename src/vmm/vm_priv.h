@@ -18,6 +18,7 @@
 #include "devices/pci.h"
 #include "devices/rtc.h"
 #include "devices/uart.h"
+#include "virtio/pci.h"
 #include "vmm/vm.h"
 
 struct vcpu {
@@ -45,6 +46,15 @@ struct vm {
 	struct debug_exit debug_exit;
 	unsigned devices_ready;      /* bit per device, so destroy frees what exists */
 
+	/* virtio devices on PCI (vmm/virtio.c) */
+	struct virtio_pci *virtio[VM_MAX_DISKS + VM_MAX_NETS + 1];
+	struct block_dev *disks[VM_MAX_DISKS];
+	unsigned nvirtio;
+	uint64_t next_bar;
+	pthread_mutex_t msi_lock;
+	struct accel_msi_route *msi;
+	unsigned nmsi, next_gsi;
+
 	struct vcpu *vcpus;
 	unsigned nvcpus;
 
@@ -68,6 +78,10 @@ int vm_machine_setup(struct vm *vm, struct verr *err);
 int vm_setup_memory(struct vm *vm, const char *mem_file, struct verr *err);
 int vm_setup_devices(struct vm *vm, struct verr *err);
 void vm_machine_teardown(struct vm *vm);
+
+/* virtio.c: virtio-pci devices from the configuration */
+int vm_setup_virtio(struct vm *vm, struct verr *err);
+void vm_teardown_virtio(struct vm *vm);
 
 /* vcpu.c */
 /* boot is the BSP's entry state; NULL for application processors, which

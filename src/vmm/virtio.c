@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The VM's virtio-pci devices: block, net and rng models from src/virtio on
+ * the virtio-pci transport, with MSI routes and eventfds through the
+ * accelerator. BARs are pre-assigned from the start of the PCI hole. */
+#include "vmm/vm_priv.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block/block.h"
+#include "core/log.h"
+#include "virtio/blk.h"
+#include "virtio/net.h"
+#include "virtio/rng.h"
+
+#define MAX_MSI 1024
+
+static int msi_alloc(void *ctx, unsigned *gsi, struct verr *err)
+{
+	struct vm *vm = ctx;
+	int rc = 0;
+
+	pthread_mutex_lock(&vm->msi_lock);
+	if (!vm->msi)
+		vm->msi = calloc(MAX_MSI, sizeof(*vm->msi));
+	if (!vm->msi || vm->nmsi >= MAX_MSI) {
+		rc = verr_set(err, ENOSPC, "out of MSI routes");
+	} else {
+		if (!vm->next_gsi)
+			vm->next_gsi = ACCEL_FIRST_MSI_GSI;
+		*gsi = vm->next_gsi++;
+		vm->msi[vm->nmsi++] = (struct accel_msi_route){ .gsi = *gsi };
+	}
+	pthread_mutex_unlock(&vm->msi_lock);
+	return rc;
+}
+
+/* KVM takes the routing table whole: update one entry, send them all. */
+static int msi_set(void *ctx, unsigned gsi, uint64_t addr, uint32_t data, struct verr *err)
+{
+	struct vm *vm = ctx;
+	struct accel_msi_route *live;
+	unsigned n = 0;
+	int rc;
+
+	pthread_mutex_lock(&vm->msi_lock);
+	live = calloc(vm->nmsi ? vm->nmsi : 1, sizeof(*live));
+	if (!live) {
+		pthread_mutex_unlock(&vm->msi_lock);
+		return verr_set(err, ENOMEM, "out of memory");
+	}
+	for (unsigned i = 0; i < vm->nmsi; i++) {
+		if (vm->msi[i].gsi == gsi) {
+			vm->msi[i].addr = addr;
+			vm->msi[i].data = data;
+		}
+		if (vm->msi[i].addr) /* unprogrammed vectors stay unrouted */
+			live[n++] = vm->msi[i];
+	}
+	rc = accel_set_msi_routes(vm->accel, live, n, err);
+	pthread_mutex_unlock(&vm->msi_lock);
+	free(live);
+	return rc;
+}
+
+static int irqfd(void *ctx, int fd, unsigned gsi, bool assign, struct verr *err)
+{
+	struct vm *vm = ctx;
+	return accel_irqfd(vm->accel, fd, gsi, assign, err);
+}
+
+static int ioeventfd(void *ctx, uint64_t addr, unsigned len, int fd, bool assign, struct verr *err)
+{
+	struct vm *vm = ctx;
+	return accel_ioeventfd(vm->accel, addr, len, fd, assign, err);
+}
+
+static void *gpa_to_hva(void *ctx, uint64_t gpa, uint64_t len)
+{
+	return guest_mem_ptr(ctx, gpa, len);
+}
+
+static int plug(struct vm *vm, struct virtio_dev *dev, struct verr *err)
+{
+	struct virtio_pci_platform plat = { &vm->mmio, msi_alloc, msi_set, irqfd, ioeventfd, vm };
+	struct virtq_mem mem = { gpa_to_hva, &vm->mem };
+	uint64_t bar;
+	int rc;
+
+	if (!vm->next_bar)
+		vm->next_bar = X86_LOWMEM_MAX;
+	bar = vm->next_bar;
+	vm->next_bar += VIRTIO_PCI_BAR_SIZE;
+	rc = virtio_pci_create(&vm->virtio[vm->nvirtio], dev, &vm->pci, &plat, &mem, bar, err);
+	if (rc == 0)
+		vm->nvirtio++;
+	return rc;
+}
+
+static int add_disk(struct vm *vm, unsigned i, struct verr *err)
+{
+	const struct vm_disk *d = &vm->cfg.disks[i];
+	struct block_open_opts o = { .format = d->format, .read_write = !d->read_only,
+				     .cache = d->cache_none ? BLOCK_CACHE_NONE : BLOCK_CACHE_WRITEBACK };
+	struct virtio_blk_opts bo = { .read_only = d->read_only, .num_queues = 1, .serial = d->serial };
+	struct virtio_dev *dev;
+	int rc = block_open(d->path, &o, &vm->disks[i], err);
+
+	if (rc < 0)
+		return verr_prefix(err, "--disk %s: ", d->path);
+	bo.bd = vm->disks[i];
+	if ((rc = virtio_blk_create(&bo, &dev, err)) < 0)
+		return rc;
+	return plug(vm, dev, err);
+}
+
+static int add_net(struct vm *vm, unsigned i, struct verr *err)
+{
+	struct virtio_net_opts no = { .tap = vm->cfg.nets[i].tap, .tap_fd = -1, .queue_pairs = 1 };
+	struct virtio_dev *dev;
+	int rc;
+
+	memcpy(no.mac, vm->cfg.nets[i].mac, 6);
+	if ((rc = virtio_net_create(&no, &dev, err)) < 0)
+		return verr_prefix(err, "--net tap=%s: ", no.tap);
+	return plug(vm, dev, err);
+}
+
+int vm_setup_virtio(struct vm *vm, struct verr *err)
+{
+	struct virtio_dev *dev;
+	int rc = 0;
+
+	pthread_mutex_init(&vm->msi_lock, NULL);
+	for (unsigned i = 0; rc == 0 && i < vm->cfg.ndisks; i++)
+		rc = add_disk(vm, i, err);
+	for (unsigned i = 0; rc == 0 && i < vm->cfg.nnets; i++)
+		rc = add_net(vm, i, err);
+	if (rc == 0 && vm->cfg.rng && (rc = virtio_rng_create(&dev, err)) == 0)
+		rc = plug(vm, dev, err);
+	return rc;
+}
+
+void vm_teardown_virtio(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nvirtio; i++)
+		virtio_pci_destroy(vm->virtio[i]);
+	vm->nvirtio = 0;
+	for (unsigned i = 0; i < VM_MAX_DISKS; i++)
+		if (vm->disks[i]) {
+			block_close(vm->disks[i]);
+			vm->disks[i] = NULL;
+		}
+	free(vm->msi);
+	vm->msi = NULL;
+	vm->nmsi = 0;
+}
