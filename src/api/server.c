@@ -36,9 +36,11 @@ struct api_upload {
 	bool replied;  /* a 413 went out before the body was read */
 };
 
-/* libmicrohttpd can only queue a reply before or after the body, so a
- * chunked body that grows past the limit is read and dropped up to this
- * much, then answered with 413; past it the connection is simply closed. */
+/* libmicrohttpd can only queue a reply before or after the body. A body a
+ * little over the limit is read and dropped, then answered with 413, so the
+ * client, still writing, does not meet a closed socket; one declared larger
+ * than this gets its 413 at once, and one that grows past it (chunked) has
+ * its connection closed. */
 #define API_MAX_DISCARD (16u * API_MAX_BODY)
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -73,7 +75,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, int status, char 
 		if (!resp)
 			return MHD_NO;
 	}
-	allow = status == 405 ? api_allowed_methods(url) : NULL;
+	allow = status == 405 && url ? api_allowed_methods(url) : NULL;
 	if (allow)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
 	ret = MHD_queue_response(conn, (unsigned)status, resp);
@@ -102,7 +104,7 @@ static bool declared_too_large(struct MHD_Connection *conn)
 		return false;
 	errno = 0;
 	v = strtoull(cl, &end, 10);
-	return errno != 0 || v > API_MAX_BODY;
+	return errno != 0 || v > API_MAX_DISCARD;
 }
 
 static enum MHD_Result gather(struct api_upload *up, const char *data, size_t *size)
@@ -247,7 +249,10 @@ int api_server_start(struct api_server **out, const char *socket_path,
 	s->ops = ops;
 	s->ctx = ctx;
 	memcpy(s->path, socket_path, strlen(socket_path) + 1);
-	s->mhd = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+	/* poll, not epoll: with epoll libmicrohttpd 0.9.75 sometimes misses a
+	 * client's half-close on a Unix socket and holds the connection until
+	 * the timeout. */
+	s->mhd = MHD_start_daemon(MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG,
 				  0, NULL, NULL, on_request, s,
 				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				  MHD_OPTION_LISTEN_SOCKET, fd,
