@@ -1,0 +1,361 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * virtio-net (virtio 1.2, 5.1) driven from ring 3 over modern virtio-pci
+ * with MSI-X.  The guest talks to the host end of a tap: it resolves the
+ * host's MAC by ARP, pings it (ICMP echo with a payload that must come back
+ * unchanged), and sends a UDP datagram that an echo server on the host
+ * returns prefixed with "ECHO ".  It answers ARP requests for its own
+ * address, so the host can reach it.  Received IPv4 headers, ICMP and UDP
+ * checksums are verified (no checksum offload is negotiated, so the device
+ * must deliver complete packets).  Each transmit completes with a tx-queue
+ * MSI-X interrupt, and received frames must have raised rx-queue ones.
+ *
+ * Command line:
+ *   guest_ip=A.B.C.D  host_ip=A.B.C.D  (required)
+ *   port=N            the host's UDP echo port (default 7777)
+ *   token=WORD        carried in the ICMP and UDP payloads (default "vireo")
+ *   expect_mac=xx:xx:xx:xx:xx:xx  the MAC the device's config must hold
+ */
+#include "virtio.h"
+
+const char guest_name[] = "virtio_net";
+
+#define VIRTIO_ID_NET 1
+#define F_MAC (1ull << 5)
+#define F_STATUS (1ull << 16)
+#define F_MRG_RXBUF (1ull << 15)
+
+#define HDR_LEN 12			/* virtio_net_hdr with num_buffers (VERSION_1) */
+#define RX_BUFS 16
+#define RX_BUF_LEN 2048			/* >= 1526: header + a full Ethernet frame */
+#define ETH_ARP 0x0806
+#define ETH_IP 0x0800
+#define GUEST_PORT 40123
+#define ICMP_ID 0x7669
+
+static struct vdev dev;
+static struct vq *rxq, *txq;
+static uint8_t *rx_buf[256];		/* by descriptor head */
+static uint8_t mac[6], host_mac[6], guest_ip[4], host_ip[4];
+static uint16_t host_port;
+static char token[64] = "vireo";
+static bool have_host_mac, got_echo, got_udp;
+static uint64_t frames_in, arp_answered, ipid = 1;
+static char want_icmp[96], want_udp[128];
+
+static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+
+/* RFC 1071 one's-complement sum, seeded so a pseudo-header can go first. */
+static uint32_t sum_add(uint32_t s, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i + 1 < n; i += 2)
+		s += get16(p + i);
+	if (n & 1)
+		s += (uint32_t)p[n - 1] << 8;
+	return s;
+}
+
+static uint16_t sum_fold(uint32_t s)
+{
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)~s;
+}
+
+static uint32_t pseudo(const uint8_t *src, const uint8_t *dst, uint8_t proto, uint16_t len)
+{
+	uint8_t ph[12];
+	memcpy(ph, src, 4);
+	memcpy(ph + 4, dst, 4);
+	ph[8] = 0;
+	ph[9] = proto;
+	put16(ph + 10, len);
+	return sum_add(0, ph, 12);
+}
+
+static bool parse_ip(const char *key, uint8_t ip[4])
+{
+	char buf[32];
+	const char *s = cmdline_get(key, buf, sizeof(buf));
+	if (!s)
+		return false;
+	for (int i = 0; i < 4; i++) {
+		const char *end;
+		uint64_t v = parse_u64(s, &end);
+		if (end == s || v > 255 || (i < 3 && *end != '.') || (i == 3 && *end))
+			return false;
+		ip[i] = (uint8_t)v;
+		s = end + 1;
+	}
+	return true;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static void send_frame(const uint8_t *frame, uint32_t len)
+{
+	static uint8_t hdr[HDR_LEN];	/* no offloads: all zero */
+	struct vbuf b[2] = { { hdr, HDR_LEN, false }, { frame, len < 60 ? 60 : len, false } };
+	vq_exec(txq, b, 2);
+}
+
+static uint8_t *eth(uint8_t *f, const uint8_t *dst, uint16_t type)
+{
+	memcpy(f, dst, 6);
+	memcpy(f + 6, mac, 6);
+	put16(f + 12, type);
+	return f + 14;
+}
+
+static void send_arp(uint16_t op, const uint8_t *dst_mac, const uint8_t *tha, const uint8_t *tpa)
+{
+	static uint8_t f[64];
+	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	memset(f, 0, sizeof(f));
+	uint8_t *a = eth(f, dst_mac ? dst_mac : bcast, ETH_ARP);
+	put16(a, 1);
+	put16(a + 2, ETH_IP);
+	a[4] = 6;
+	a[5] = 4;
+	put16(a + 6, op);
+	memcpy(a + 8, mac, 6);
+	memcpy(a + 14, guest_ip, 4);
+	memcpy(a + 18, tha, 6);
+	memcpy(a + 24, tpa, 4);
+	send_frame(f, 14 + 28);
+}
+
+/* An IPv4 packet to the host around `payload`, whose checksum field (at
+ * csum_off, for ICMP or UDP) is filled in here. */
+static void send_ip(uint8_t proto, const uint8_t *payload, uint16_t len, uint16_t csum_off)
+{
+	static uint8_t f[1514];
+	uint8_t *ip = eth(f, host_mac, ETH_IP), *l4 = ip + 20;
+	memset(ip, 0, 20);
+	ip[0] = 0x45;
+	put16(ip + 2, (uint16_t)(20 + len));
+	put16(ip + 4, (uint16_t)ipid++);
+	put16(ip + 6, 0x4000);		/* don't fragment */
+	ip[8] = 64;
+	ip[9] = proto;
+	memcpy(ip + 12, guest_ip, 4);
+	memcpy(ip + 16, host_ip, 4);
+	put16(ip + 10, sum_fold(sum_add(0, ip, 20)));
+	memcpy(l4, payload, len);
+	put16(l4 + csum_off, 0);
+	uint32_t s = proto == 17 ? pseudo(guest_ip, host_ip, 17, len) : 0;
+	uint16_t c = sum_fold(sum_add(s, l4, len));
+	put16(l4 + csum_off, proto == 17 && !c ? 0xffff : c);
+	send_frame(f, 14 + 20 + len);
+}
+
+static void send_ping(uint16_t seq)
+{
+	static uint8_t p[8 + sizeof(want_icmp)];
+	size_t n = strlen(want_icmp);
+	p[0] = 8;
+	p[1] = 0;
+	put16(p + 4, ICMP_ID);
+	put16(p + 6, seq);
+	memcpy(p + 8, want_icmp, n);
+	send_ip(1, p, (uint16_t)(8 + n), 2);
+}
+
+static void send_udp(void)
+{
+	static uint8_t p[8 + sizeof(want_udp)];
+	size_t n = strlen(want_udp) - 5;	/* without the "ECHO " the host adds */
+	put16(p, GUEST_PORT);
+	put16(p + 2, host_port);
+	put16(p + 4, (uint16_t)(8 + n));
+	memcpy(p + 8, want_udp + 5, n);
+	send_ip(17, p, (uint16_t)(8 + n), 6);
+}
+
+static void rx_arp(const uint8_t *a, uint32_t len)
+{
+	if (len < 28 || get16(a) != 1 || get16(a + 2) != ETH_IP || a[4] != 6 || a[5] != 4)
+		return;
+	uint16_t op = get16(a + 6);
+	if (op == 1 && !memcmp(a + 24, guest_ip, 4)) {
+		send_arp(2, a + 8, a + 8, a + 14);
+		arp_answered++;
+	} else if (op == 2 && !memcmp(a + 14, host_ip, 4) && !memcmp(a + 24, guest_ip, 4)) {
+		memcpy(host_mac, a + 8, 6);
+		have_host_mac = true;
+	}
+}
+
+static void rx_ip(const uint8_t *ip, uint32_t len)
+{
+	if (len < 20 || (ip[0] >> 4) != 4 || memcmp(ip + 16, guest_ip, 4))
+		return;
+	uint32_t hl = (ip[0] & 15) * 4u, tot = get16(ip + 2);
+	CHECK(hl >= 20 && tot >= hl && tot <= len, "bad IPv4 lengths: header %u total %u frame %u",
+	      hl, tot, len);
+	CHECK(sum_fold(sum_add(0, ip, hl)) == 0, "IPv4 header checksum wrong");
+	if (memcmp(ip + 12, host_ip, 4) || (get16(ip + 6) & 0x3fff))
+		return;			/* not from the host, or a fragment */
+	const uint8_t *l4 = ip + hl;
+	uint32_t n = tot - hl;
+	if (ip[9] == 1 && n >= 8 && l4[0] == 0 && get16(l4 + 4) == ICMP_ID) {
+		CHECK(sum_fold(sum_add(0, l4, n)) == 0, "ICMP checksum wrong");
+		CHECK(n - 8 == strlen(want_icmp) && !memcmp(l4 + 8, want_icmp, n - 8),
+		      "ICMP echo reply payload differs (%u bytes)", n - 8);
+		got_echo = true;
+	} else if (ip[9] == 17 && n >= 8 && get16(l4 + 2) == GUEST_PORT) {
+		CHECK(get16(l4 + 4) == n, "UDP length %u in a %u-byte payload", get16(l4 + 4), n);
+		if (get16(l4 + 6))
+			CHECK(sum_fold(sum_add(pseudo(ip + 12, ip + 16, 17, (uint16_t)n), l4, n)) == 0,
+			      "UDP checksum wrong");
+		CHECK(get16(l4) == host_port, "UDP reply from port %u", get16(l4));
+		CHECK(n - 8 == strlen(want_udp) && !memcmp(l4 + 8, want_udp, n - 8),
+		      "UDP reply payload differs (%u bytes)", n - 8);
+		got_udp = true;
+	}
+}
+
+static void rx_frame(const uint8_t *b, uint32_t len)
+{
+	/* 5.1.6.4: without GUEST_CSUM the device sets no checksum flags, and
+	 * without MRG_RXBUF a packet fills one buffer. */
+	CHECK(len >= HDR_LEN + 14, "received %u bytes: shorter than header + Ethernet", len);
+	CHECK(!(b[0] & 3), "rx header flags 0x%x without VIRTIO_NET_F_GUEST_CSUM", b[0]);
+	CHECK(b[1] == 0, "rx gso_type %u without GSO features", b[1]);
+	CHECK((b[10] | b[11] << 8) <= 1, "rx num_buffers %u without MRG_RXBUF", b[10] | b[11] << 8);
+	frames_in++;
+	const uint8_t *f = b + HDR_LEN;
+	len -= HDR_LEN;
+	if (memcmp(f, mac, 6) && !(f[0] & 1))
+		return;			/* not for us (the tap may flood) */
+	if (get16(f + 12) == ETH_ARP)
+		rx_arp(f + 14, len - 14);
+	else if (get16(f + 12) == ETH_IP)
+		rx_ip(f + 14, len - 14);
+}
+
+static void rx_post(uint8_t *buf)
+{
+	struct vbuf b = { buf, RX_BUF_LEN, true };
+	int head = vq_add(rxq, &b, 1);
+	CHECK(head >= 0, "rx queue full");
+	rx_buf[head] = buf;
+}
+
+/* Handle received frames until *flag is set; false on timeout. */
+static bool poll_until(volatile bool *flag, uint64_t timeout_us)
+{
+	uint64_t end = tsc_deadline(timeout_us);
+	while (!*flag) {
+		uint32_t len;
+		int head = vq_get(rxq, &len);
+		if (head < 0) {
+			if (rdtsc() > end)
+				return false;
+			cpu_relax();
+			continue;
+		}
+		CHECK(rx_buf[head], "rx used id %d was not posted", head);
+		CHECK(len <= RX_BUF_LEN, "rx used length %u > buffer %u", len, RX_BUF_LEN);
+		uint8_t *buf = rx_buf[head];
+		rx_buf[head] = NULL;
+		rx_frame(buf, len);
+		rx_post(buf);
+		vq_kick(rxq);
+	}
+	return true;
+}
+
+/* Send, then wait up to 1 s for the answer; ten tries. */
+static void exchange(void (*send)(void), volatile bool *flag, const char *what)
+{
+	for (int i = 0; i < 10; i++) {
+		send();
+		if (poll_until(flag, 1000000))
+			return;
+	}
+	guest_fail("no %s from the host within 10 s (%lu frames received)", what, frames_in);
+}
+
+static void arp_request(void)
+{
+	static const uint8_t zero[6];
+	send_arp(1, NULL, zero, host_ip);
+}
+
+static uint16_t ping_seq;
+static void ping(void) { send_ping(++ping_seq); }
+
+static void configure(void)
+{
+	virtio_open(&dev, VIRTIO_ID_NET, 0, F_MAC | F_STATUS);
+	CHECK(dev.features & F_MAC, "device offers no VIRTIO_NET_F_MAC");
+	CHECK(!(dev.features & F_MRG_RXBUF), "MRG_RXBUF negotiated without being asked for");
+	virtio_config_read(&dev, 0, mac, 6);
+	if (dev.features & F_STATUS) {
+		uint16_t st;
+		virtio_config_read(&dev, 6, &st, 2);
+		printf("NET: link %s\n", st & 1 ? "up" : "down");
+	}
+	rxq = virtio_queue(&dev, 0, 64);
+	txq = virtio_queue(&dev, 1, 64);
+	/* 5.1.6.3: receive buffers before DRIVER_OK, so no frame is lost. */
+	for (int i = 0; i < RX_BUFS && i < rxq->size; i++)
+		rx_post(dma_alloc(RX_BUF_LEN, 64));
+	virtio_driver_ok(&dev);
+	vq_kick(rxq);
+	printf("NET: mac %02x:%02x:%02x:%02x:%02x:%02x\n", mac[0], mac[1], mac[2], mac[3], mac[4],
+	       mac[5]);
+}
+
+static void check_mac(void)
+{
+	char want[32];
+	if (!cmdline_get("expect_mac", want, sizeof(want)))
+		return;
+	CHECK(strlen(want) == 17, "expect_mac=%s is not xx:xx:xx:xx:xx:xx", want);
+	for (int i = 0; i < 6; i++) {
+		int hi = hexval(want[3 * i]), lo = hexval(want[3 * i + 1]);
+		CHECK(hi >= 0 && lo >= 0, "expect_mac=%s is not hex", want);
+		CHECK(mac[i] == (hi << 4 | lo), "MAC byte %d is %02x, expected %s", i, mac[i], want);
+	}
+}
+
+void guest_main(void)
+{
+	CHECK(parse_ip("guest_ip", guest_ip) && parse_ip("host_ip", host_ip),
+	      "need guest_ip=A.B.C.D host_ip=A.B.C.D");
+	host_port = (uint16_t)cmdline_u64("port", 7777);
+	cmdline_get("token", token, sizeof(token));
+	size_t t = strlen(token);
+	memcpy(want_icmp, "vireo-icmp ", 11);
+	memcpy(want_icmp + 11, token, t + 1);
+	memcpy(want_udp, "ECHO vireo-udp ", 15);
+	memcpy(want_udp + 15, token, t + 1);
+
+	configure();
+	check_mac();
+	uint64_t rx0 = vq_irqs(rxq);
+
+	exchange(arp_request, &have_host_mac, "ARP reply");
+	printf("NET: ARP: host %u.%u.%u.%u is at %02x:%02x:%02x:%02x:%02x:%02x\n", host_ip[0],
+	       host_ip[1], host_ip[2], host_ip[3], host_mac[0], host_mac[1], host_mac[2],
+	       host_mac[3], host_mac[4], host_mac[5]);
+	exchange(ping, &got_echo, "ICMP echo reply");
+	printf("NET: ICMP echo reply verified\n");
+	exchange(send_udp, &got_udp, "UDP echo");
+	printf("NET: UDP echo verified: \"%s\"\n", want_udp);
+
+	uint64_t rx_irqs = vq_irqs(rxq) - rx0;
+	printf("NET: %lu frames in, %lu out, %lu ARP requests answered; MSI-X rx %lu tx %lu\n",
+	       frames_in, txq->completed, arp_answered, rx_irqs, vq_irqs(txq));
+	CHECK(rx_irqs > 0, "frames received without an rx MSI-X interrupt");
+	virtio_reset(&dev);
+}
