@@ -32,6 +32,10 @@ void guest_pass(void)
 {
 	printf("VIREO-GUEST: PASS %s\n", guest_name);
 	acpi_poweroff();
+	/* A VMM may act on the power-off request asynchronously (QEMU does):
+	 * give it time before the debug exit, so the exit status says which
+	 * way the guest ended. */
+	udelay(200000);
 	outb(DEBUG_EXIT, 0);
 	halt_forever();
 }
