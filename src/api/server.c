@@ -218,14 +218,15 @@ static int listen_unix(const char *path, struct verr *err)
 	/* Only the owner may drive the VM; chmod before listen leaves no window
 	 * in which another user could connect. */
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		rc = verr_set(err, errno, "cannot bind %s: %s", path, strerror(errno));
+		rc = verr_set(err, errno, "cannot bind %s: %s", sa.sun_path, strerror(errno));
 		close(fd);
 		return rc;
 	}
-	if (chmod(path, 0600) < 0 || listen(fd, 16) < 0) {
-		rc = verr_set(err, errno, "cannot listen on %s: %s", path, strerror(errno));
+	if (chmod(sa.sun_path, 0600) < 0 || listen(fd, 16) < 0) {
+		rc = verr_set(err, errno, "cannot listen on %s: %s", sa.sun_path,
+			      strerror(errno));
 		close(fd);
-		unlink(path);
+		unlink(sa.sun_path);
 		return rc;
 	}
 	return fd;
