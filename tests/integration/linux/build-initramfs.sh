@@ -45,6 +45,6 @@ for lib in $(ldd /sbin/mke2fs | grep -o '/[^ ]*'); do
 	mkdir -p "$R$(dirname "$lib")"
 	cp -L "$lib" "$R$lib"
 done
-: > "$R/etc/mke2fs.conf"
+cp /etc/mke2fs.conf "$R/etc/mke2fs.conf"
 (cd "$R" && find . | cpio -o -H newc --quiet) | gzip -1 > "$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
