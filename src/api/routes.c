@@ -416,7 +416,8 @@ int api_handle_request(const struct vmm_ctl_ops *ops, void *ctx, const char *met
 		       const char *path, const char *body, size_t body_len, int *status,
 		       char **response_body)
 {
-	struct api_call c = { .ops = ops, .ctx = ctx };
+	static const struct vmm_ctl_ops no_ops;
+	struct api_call c = { .ops = ops ? ops : &no_ops, .ctx = ctx };
 	char norm[API_MAX_PATH], msg[VERR_MSG_MAX];
 	const struct api_route *r;
 	api_handler h;

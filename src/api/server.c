@@ -3,6 +3,8 @@
 #include "api/api.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -232,6 +234,31 @@ static int listen_unix(const char *path, struct verr *err)
 	return fd;
 }
 
+/* The server thread takes no signals: SIGINT/SIGTERM, SIGWINCH or vCPU
+ * kicks are the VMM's, and must not land on (or interrupt) this thread. It
+ * inherits the mask of the thread that creates it, hence the dance. */
+static struct MHD_Daemon *start_mhd(struct api_server *s, int fd)
+{
+	struct MHD_Daemon *d;
+	sigset_t all, old;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	/* poll, not epoll: with epoll libmicrohttpd 0.9.75 sometimes misses a
+	 * client's half-close on a Unix socket and holds the connection until
+	 * the timeout. */
+	d = MHD_start_daemon(MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+			     0, NULL, NULL, on_request, s,
+			     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+			     MHD_OPTION_LISTEN_SOCKET, fd,
+			     MHD_OPTION_CONNECTION_LIMIT, API_CONN_LIMIT,
+			     MHD_OPTION_CONNECTION_TIMEOUT, API_CONN_TIMEOUT_S,
+			     MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+			     MHD_OPTION_END);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return d;
+}
+
 int api_server_start(struct api_server **out, const char *socket_path,
 		     const struct vmm_ctl_ops *ops, void *ctx, struct verr *err)
 {
@@ -250,17 +277,7 @@ int api_server_start(struct api_server **out, const char *socket_path,
 	s->ops = ops;
 	s->ctx = ctx;
 	memcpy(s->path, socket_path, strlen(socket_path) + 1);
-	/* poll, not epoll: with epoll libmicrohttpd 0.9.75 sometimes misses a
-	 * client's half-close on a Unix socket and holds the connection until
-	 * the timeout. */
-	s->mhd = MHD_start_daemon(MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG,
-				  0, NULL, NULL, on_request, s,
-				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-				  MHD_OPTION_LISTEN_SOCKET, fd,
-				  MHD_OPTION_CONNECTION_LIMIT, API_CONN_LIMIT,
-				  MHD_OPTION_CONNECTION_TIMEOUT, API_CONN_TIMEOUT_S,
-				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-				  MHD_OPTION_END);
+	s->mhd = start_mhd(s, fd);
 	if (!s->mhd) {
 		close(fd);
 		unlink(socket_path);

@@ -455,6 +455,12 @@ static void missing_ops(void **state)
 					    &body), 0);
 	assert_int_equal(status, 400);
 	free(body);
+	/* no ops table at all: the same as an empty one */
+	assert_int_equal(api_handle_request(NULL, NULL, "PATCH", "/vm", "{\"state\": \"Paused\"}",
+					    19, &status, &body), 0);
+	assert_int_equal(status, 400);
+	assert_non_null(strstr(body, "pausing is not supported by this VMM"));
+	free(body);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)

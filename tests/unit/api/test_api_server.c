@@ -5,6 +5,7 @@
  * purpose: the test must control every byte. */
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -128,6 +129,42 @@ static void serves_requests(void **state)
 	assert_int_equal(count_fds(), fds);
 }
 
+/* Every thread but ours is the server's; each must block SIGINT and SIGTERM. */
+static void server_thread_blocks_signals(void **state)
+{
+	struct srv_test *t = *state;
+	struct api_server *s = NULL;
+	struct verr err = { 0 };
+	struct dirent *de;
+	char path[300], line[256];
+	int others = 0;
+	DIR *d;
+
+	assert_int_equal(api_server_start(&s, t->sock, &fake_vmm_ops, &t->f, &err), 0);
+	d = opendir("/proc/self/task");
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		unsigned long long blk = 0;
+		FILE *fp;
+
+		if (de->d_name[0] == '.' || atoi(de->d_name) == gettid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/status", de->d_name);
+		fp = fopen(path, "r");
+		assert_non_null(fp);
+		while (fgets(line, sizeof(line), fp))
+			if (sscanf(line, "SigBlk: %llx", &blk) == 1)
+				break;
+		fclose(fp);
+		assert_true(blk & (1ull << (SIGINT - 1)));
+		assert_true(blk & (1ull << (SIGTERM - 1)));
+		others++;
+	}
+	closedir(d);
+	assert_true(others >= 1);
+	api_server_stop(s);
+}
+
 static void refuses_large_bodies(void **state)
 {
 	struct srv_test *t = *state;
@@ -212,7 +249,7 @@ static void socket_file_rules(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(serves_requests), T(refuses_large_bodies), T(socket_file_rules),
+		T(serves_requests), T(server_thread_blocks_signals), T(refuses_large_bodies), T(socket_file_rules),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
