@@ -446,12 +446,18 @@ static int vu_u64_msg(struct vhost_user_server *s, struct vu_msg *m, bool *reply
 		return 0;
 	case VU_GET_PROTOCOL_FEATURES:
 		m->u64 = VU_PROTOCOL_FEATURES;
+		/* QEMU's vhost-user net keeps the config itself and warns if offered. */
+		if (virtio_dev_id(s->dev) == VIRTIO_ID_NET)
+			m->u64 &= ~(1ull << VU_PF_CONFIG);
 		break;
 	case VU_SET_PROTOCOL_FEATURES:
 		s->protocol_features = m->u64 & VU_PROTOCOL_FEATURES;
 		return 0;
 	default: /* VU_GET_QUEUE_NUM */
+		/* Net front ends count queue pairs (one vhost device per pair). */
 		m->u64 = s->dev->nqueues;
+		if (virtio_dev_id(s->dev) == VIRTIO_ID_NET)
+			m->u64 /= 2;
 		break;
 	}
 	*reply = true;

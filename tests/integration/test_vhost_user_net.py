@@ -1,0 +1,95 @@
+# SPDX-License-Identifier: Apache-2.0
+"""vireo's vhost-user virtio-net back end on a tap, driven by Linux's
+virtio_net driver in a QEMU TCG guest. The tap and its host side live in a
+network namespace the test creates, so no traffic leaves it: the guest
+pings the namespace's address and downloads a file from busybox httpd
+running there; the test checks the data's digest."""
+import hashlib
+import os
+import shutil
+import subprocess
+import uuid
+
+import pytest
+
+from test_vhost_user_lib import Backend, build_initramfs, qemu_boot
+
+MODULES = ["virtio_pci", "virtio_net"]
+HOST_IP = "10.77.0.1"
+GUEST_IP = "10.77.0.2"
+BLOB_SIZE = 3 * 1024 * 1024 + 123
+
+INIT = rf"""
+ip link set lo up
+ip link set eth0 up
+ip addr add {GUEST_IP}/24 dev eth0
+ping -c 3 -W 5 {HOST_IP} && echo PING-OK
+wget -q -O /tmp/blob http://{HOST_IP}:8080/blob && echo WGET-OK
+sha256sum /tmp/blob | sed 's/^/SHA /'
+cat /sys/class/net/eth0/address | sed 's/^/MAC /'
+echo DONE
+"""
+
+
+def sh(*args, **kw):
+    return subprocess.run(list(args), check=True, capture_output=True, text=True, **kw)
+
+
+@pytest.fixture
+def netns(tmp_path):
+    if os.geteuid() != 0 or not shutil.which("ip"):
+        pytest.skip("SKIPPED: needs root and iproute2 to create a network namespace")
+    if not os.path.exists("/dev/net/tun"):
+        pytest.skip("SKIPPED: /dev/net/tun is missing")
+    ns = "vireo-vu-" + uuid.uuid4().hex[:8]
+    sh("ip", "netns", "add", ns)
+    httpd = None
+    try:
+        ex = ["ip", "netns", "exec", ns]
+        sh(*ex, "ip", "link", "set", "lo", "up")
+        sh(*ex, "ip", "tuntap", "add", "dev", "vtap0", "mode", "tap", "vnet_hdr")
+        sh(*ex, "ip", "addr", "add", f"{HOST_IP}/24", "dev", "vtap0")
+        sh(*ex, "ip", "link", "set", "vtap0", "up")
+        www = tmp_path / "www"
+        www.mkdir()
+        (www / "blob").write_bytes(os.urandom(BLOB_SIZE))
+        httpd = subprocess.Popen(ex + ["busybox", "httpd", "-f", "-p", f"{HOST_IP}:8080",
+                                       "-h", str(www)])
+        yield ns, hashlib.sha256((www / "blob").read_bytes()).hexdigest()
+    finally:
+        if httpd:
+            httpd.terminate()
+            httpd.wait()
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def test_linux_ping_and_download(vireo, tmp_path, netns):
+    ns, digest = netns
+    kernel, initrd = build_initramfs(tmp_path, INIT, MODULES)
+    sock = str(tmp_path / "net.sock")
+    be = Backend([vireo, "vhost-user", "net", "--socket", sock, "--tap", "vtap0", "-v"], sock,
+                 tmp_path / "backend.log", prefix=["ip", "netns", "exec", ns])
+    dev = ["-chardev", f"socket,id=n0,path={sock}",
+           "-netdev", "vhost-user,id=net0,chardev=n0",
+           # vectors=0: Debian's QEMU 7.2 segfaults in vhost_net_start
+           # (msix_set_vector_notifiers) with MSI-X under TCG, before any
+           # guest traffic; INTx avoids its bug and changes nothing here.
+           "-device", "virtio-net-pci,netdev=net0,mac=52:54:00:77:00:02,vectors=0"]
+    try:
+        out = qemu_boot(kernel, initrd, dev, timeout=180)
+    finally:
+        rc = be.stop()
+    assert "PING-OK" in out, out + be.output()
+    assert "WGET-OK" in out, out + be.output()
+    assert f"SHA {digest}" in out, out
+    assert "needs reset" not in be.output()
+    assert rc == 0, be.output()
+
+
+def test_net_cli_errors(vireo, tmp_path):
+    r = subprocess.run([vireo, "vhost-user", "net", "--socket", str(tmp_path / "s")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "--tap" in r.stderr
+    r = subprocess.run([vireo, "vhost-user", "net", "--socket", str(tmp_path / "s"), "--tap",
+                        "x" * 40], capture_output=True, text=True)
+    assert r.returncode != 0 and "too long" in r.stderr
