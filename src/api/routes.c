@@ -382,10 +382,43 @@ static int reply(int status, struct json_object *o, int *st, char **body)
 	return 0;
 }
 
-static int reply_fault(int status, const char *msg, int *st, char **body)
+/* Length of the valid UTF-8 sequence at s, or 0. */
+static size_t utf8_seq(const unsigned char *s)
+{
+	size_t n = s[0] < 0x80 ? 1 : s[0] >= 0xc2 && s[0] < 0xe0 ? 2 :
+		   s[0] >= 0xe0 && s[0] < 0xf0 ? 3 : s[0] >= 0xf0 && s[0] < 0xf5 ? 4 : 0;
+
+	for (size_t i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+/* Messages quote paths and values from the request, possibly cut in the
+ * middle of a character; json-c would pass broken UTF-8 on, and strict
+ * clients would then fail to read the error. */
+static void fix_utf8(char *msg)
+{
+	unsigned char *s = (unsigned char *)msg;
+
+	while (*s) {
+		size_t n = utf8_seq(s);
+		if (n == 0)
+			*s++ = '?';
+		else
+			s += n;
+	}
+}
+
+static int reply_fault(int status, const char *text, int *st, char **body)
 {
 	struct json_object *o = json_object_new_object();
-	struct json_object *m = json_object_new_string(msg);
+	struct json_object *m;
+	char msg[VERR_MSG_MAX + 64];
+
+	snprintf(msg, sizeof(msg), "%s", text);
+	fix_utf8(msg);
+	m = json_object_new_string(msg);
 
 	if (!o || !m) {
 		json_object_put(o);

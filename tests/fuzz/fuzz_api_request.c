@@ -24,6 +24,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "api/api.h"
 #include "fake_vmm.h"
 
@@ -39,6 +41,22 @@ static const char *const paths[] = {
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Every answer must be one valid JSON object, even for hostile requests. */
+static void check_json(const char *text)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *o;
+
+	if (!tok)
+		return;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	o = json_tokener_parse_ex(tok, text, (int)strlen(text) + 1);
+	if (!json_object_is_type(o, json_type_object))
+		abort();
+	json_object_put(o);
+	json_tokener_free(tok);
+}
 
 static void one_request(struct fake_vmm *f, const uint8_t *rec, size_t size)
 {
@@ -78,6 +96,8 @@ static void one_request(struct fake_vmm *f, const uint8_t *rec, size_t size)
 		abort();
 	if ((status == 204) != (resp == NULL))
 		abort();
+	if (resp)
+		check_json(resp);
 	free(resp);
 	free(b);
 }

@@ -245,6 +245,28 @@ static void duplicate_and_null_fields(void **state)
 		     "-9223372036854775809}", 400, "mem_size_mib");
 }
 
+/* Error messages quote the request; the answer must stay valid UTF-8. */
+static void fault_messages_are_utf8(void **state)
+{
+	struct fake_vmm *f = *state;
+	char path[256], *resp = NULL;
+	int status;
+
+	/* the path's id is quoted up to 64 bytes: with one ASCII byte first,
+	 * the cut falls inside a two-byte character */
+	strcpy(path, "/drives/x");
+	for (int i = 0; i < 40; i++)
+		strcat(path, "\xc3\xa9");
+	expect_fault(f, "PUT", path, "{\"drive_id\": \"a\", \"path_on_host\": \"/p\", "
+		     "\"is_root_device\": true}", 400, "?\" in the path");
+	assert_int_equal(api_handle_request(&fake_vmm_ops, f, "GET", "/\xff\xfe", NULL, 0, &status,
+					    &resp), 0);
+	assert_int_equal(status, 404);
+	assert_null(strchr(resp, '\xff'));
+	assert_non_null(strstr(resp, "/??"));
+	free(resp);
+}
+
 static void long_unknown_field_name(void **state)
 {
 	struct fake_vmm *f = *state;
@@ -264,7 +286,7 @@ int main(void)
 		T(bad_json), T(nul_byte_in_body), T(deep_nesting), T(body_size_limit),
 		T(unknown_paths), T(long_id), T(wrong_methods), T(firecracker_only_endpoints),
 		T(get_ignores_body), T(null_arguments), T(duplicate_and_null_fields),
-		T(long_unknown_field_name),
+		T(long_unknown_field_name), T(fault_messages_are_utf8),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
