@@ -204,7 +204,7 @@ static int clear_stale(const struct sockaddr_un *sa, struct verr *err)
 
 static int listen_unix(const char *path, struct verr *err)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX }, tmp = { .sun_family = AF_UNIX };
 	int fd, rc;
 
 	if (!path[0] || strlen(path) >= sizeof(sa.sun_path))
@@ -217,18 +217,25 @@ static int listen_unix(const char *path, struct verr *err)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return verr_set(err, errno, "socket: %s", strerror(errno));
-	/* Only the owner may drive the VM; chmod before listen leaves no window
+	/* Bind under a temporary name and rename once listening: clients wait
+	 * for the socket file to appear, and must not find it before listen()
+	 * (they would get ECONNREFUSED). chmod before listen leaves no window
 	 * in which another user could connect. */
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	if (snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%d", path, (int)getpid()) >=
+	    (int)sizeof(tmp.sun_path))
+		memcpy(tmp.sun_path, sa.sun_path, sizeof(tmp.sun_path)); /* no room: bind in place */
+	unlink(tmp.sun_path);
+	if (bind(fd, (struct sockaddr *)&tmp, sizeof(tmp)) < 0) {
 		rc = verr_set(err, errno, "cannot bind %s: %s", sa.sun_path, strerror(errno));
 		close(fd);
 		return rc;
 	}
-	if (chmod(sa.sun_path, 0600) < 0 || listen(fd, 16) < 0) {
+	if (chmod(tmp.sun_path, 0600) < 0 || listen(fd, 16) < 0 ||
+	    rename(tmp.sun_path, sa.sun_path) < 0) {
 		rc = verr_set(err, errno, "cannot listen on %s: %s", sa.sun_path,
 			      strerror(errno));
 		close(fd);
-		unlink(sa.sun_path);
+		unlink(tmp.sun_path);
 		return rc;
 	}
 	return fd;
