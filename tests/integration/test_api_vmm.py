@@ -1,0 +1,114 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The control API against the real VMM (`vireo run --api-socket`): a VM
+configured and booted only through the API, the VMM's refusals passed on as
+400s, the client verbs, and GET /vm/config fed back through --config. The
+snapshot flows are in test_snapshot.py."""
+import json
+
+import pytest
+
+from conftest import run
+from vmapi import VM, api
+
+EVERY = str(1 << 21)
+
+
+def unconfigured_vm(vireo, sock):
+    return VM([vireo, "run", "--api-socket", str(sock)], sock=str(sock))
+
+
+def fault(sock, method, path, body, needle):
+    status, parsed = api(sock, method, path, body)
+    assert status == 400, parsed
+    assert list(parsed) == ["fault_message"] and needle in parsed["fault_message"], parsed
+
+
+@pytest.mark.kvm
+def test_configure_and_boot_through_the_api(vireo, guests, kvm, tmp_path):
+    sock = str(tmp_path / "api.sock")
+    vm = unconfigured_vm(vireo, sock)
+    try:
+        status, info = api(sock, "GET", "/")
+        assert status == 200
+        assert set(info) == {"id", "state", "vmm_version", "app_name"}
+        assert info["state"] == "Not started" and info["app_name"] == "vireo"
+        status, mc = api(sock, "GET", "/machine-config")
+        assert status == 200 and mc["vcpu_count"] >= 1 and mc["mem_size_mib"] > 0
+
+        # refusals: by the API layer, then by the VMM's state machine
+        fault(sock, "PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64, "x": 1},
+              "unknown field 'x'")
+        fault(sock, "PUT", "/machine-config", {"vcpu_count": "1", "mem_size_mib": 64},
+              "must be an integer")
+        fault(sock, "PUT", "/actions", {"action_type": "InstanceStart"}, "boot")
+        assert api(sock, "GET", "/machine-config")[1] == mc
+
+        assert api(sock, "PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64})[0] == 204
+        assert api(sock, "PUT", "/boot-source", {
+            "kernel_image_path": str(guests / "counter.elf"),
+            "boot_args": f"pattern_mib=4 every={EVERY}"})[0] == 204
+        status, cfg = api(sock, "GET", "/vm/config")
+        assert status == 200
+        assert cfg["machine-config"]["mem_size_mib"] == 64
+        assert cfg["boot-source"]["kernel_image_path"] == str(guests / "counter.elf")
+
+        assert api(sock, "PUT", "/actions", {"action_type": "InstanceStart"})[0] == 204
+        vm.wait_count(2)
+        assert api(sock, "GET", "/")[1]["state"] == "Running"
+        fault(sock, "PUT", "/actions", {"action_type": "InstanceStart"}, "")
+        fault(sock, "PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64}, "")
+        fault(sock, "PUT", "/boot-source", {"kernel_image_path": "/k"}, "")
+
+        status, stats = api(sock, "GET", "/vireo/stats")
+        assert status == 200
+        assert stats["guest_memory_bytes"] == 64 << 20 and stats["vcpu_exits"] > 0
+
+        # the client verbs on the same VM
+        r = run([vireo, "pause", "--api-socket", sock])
+        assert r.returncode == 0, r.stderr
+        r = run([vireo, "info", "--api-socket", sock, "--json"])
+        assert json.loads(r.stdout)["state"] == "Paused"
+        r = run([vireo, "restore", "--api-socket", sock, "-s", "/no/state", "-m", "/no/mem"])
+        assert r.returncode == 1 and b"(HTTP 400)" in r.stderr, r.stderr
+        r = run([vireo, "resume", "--api-socket", sock])
+        assert r.returncode == 0, r.stderr
+        r = run([vireo, "info", "--api-socket", sock])
+        assert r.returncode == 0 and b"state:       Running" in r.stdout
+    finally:
+        vm.kill()
+
+
+@pytest.mark.kvm
+def test_vm_config_boots_again_through_config_file(vireo, guests, kvm, tmp_path):
+    sock = str(tmp_path / "a.sock")
+    vm = unconfigured_vm(vireo, sock)
+    try:
+        assert api(sock, "PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 48})[0] == 204
+        assert api(sock, "PUT", "/boot-source", {
+            "kernel_image_path": str(guests / "counter.elf"),
+            "boot_args": f"pattern_mib=4 every={EVERY}"})[0] == 204
+        status, cfg = api(sock, "GET", "/vm/config")
+        assert status == 200
+    finally:
+        vm.kill()
+    path = tmp_path / "vm.json"
+    path.write_text(json.dumps(cfg))
+    sock2 = str(tmp_path / "b.sock")
+    vm2 = VM([vireo, "run", "--config", str(path), "--api-socket", sock2], sock=sock2)
+    try:
+        vm2.wait_count(2)
+        assert api(sock2, "GET", "/")[1]["state"] == "Running"
+        assert api(sock2, "GET", "/vm/config")[1] == cfg
+    finally:
+        vm2.kill()
+
+
+def test_bad_config_file_is_refused(vireo, tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text('{"machine-config": {"vcpu_count": 1, "mem_size_mib": 64, "smt": "no"}}')
+    r = run([vireo, "run", "--config", str(path)])
+    assert r.returncode == 2, r.stderr
+    assert b"'smt' must be a boolean" in r.stderr and str(path).encode() in r.stderr
+    path.write_text('{"boot-source": {"kernel_image_path": "/k"}, "loggers": null}')
+    r = run([vireo, "run", "--config", str(path)])
+    assert r.returncode == 2 and b"unknown field 'loggers'" in r.stderr
