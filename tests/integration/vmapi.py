@@ -69,8 +69,11 @@ class VM:
         return self.buf
 
     def counts(self):
+        """(count, sum) of every complete COUNT line; a line still being
+        written (no newline yet) is not one."""
         out = []
-        for line in self.buf.decode(errors="replace").splitlines():
+        text = self.buf.decode(errors="replace")
+        for line in text[:text.rfind("\n") + 1].splitlines():
             parts = line.split()
             if len(parts) == 4 and parts[0] == "COUNT" and parts[2] == "SUM":
                 out.append((int(parts[1]), parts[3]))
