@@ -208,6 +208,8 @@ int api_fields_parse(struct json_object *obj, const char *what, const struct api
 	uint32_t mask = 0;
 	int rc;
 
+	if (n > 32) /* the seen mask has 32 bits */
+		return verr_set(err, EINVAL, "%s: internal error (field table too large)", what);
 	if (!json_object_is_type(obj, json_type_object))
 		return verr_set(err, EINVAL, "%s must be a JSON object, not %s", what,
 				json_type_word(obj));
@@ -216,7 +218,7 @@ int api_fields_parse(struct json_object *obj, const char *what, const struct api
 		return rc;
 	/* Bad values first, so that e.g. a vhost-user drive ("socket") is told
 	 * about the missing feature rather than the missing path_on_host. */
-	for (size_t i = 0; i < n && i < 32; i++) {
+	for (size_t i = 0; i < n; i++) {
 		struct json_object *v;
 
 		if (!json_object_object_get_ex(obj, fields[i].name, &v))
@@ -226,7 +228,7 @@ int api_fields_parse(struct json_object *obj, const char *what, const struct api
 			return verr_prefix(err, "%s: ", what);
 		mask |= 1u << i;
 	}
-	for (size_t i = 0; i < n && i < 32 && !partial; i++)
+	for (size_t i = 0; i < n && !partial; i++)
 		if (fields[i].required && !(mask & (1u << i)))
 			return verr_set(err, EINVAL, "%s: missing required field '%s'", what,
 					fields[i].name);
