@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "virtio/blk.h"
 #include "virtio/net.h"
+#include "virtio/rng.h"
 #include "virtio/vhost_user.h"
 
 struct vu_opts {
@@ -32,6 +33,7 @@ static void usage(FILE *out)
 		"usage: vireo vhost-user blk --socket PATH --image IMG [--format raw|qcow2|vmdk]\n"
 		"                            [--readonly] [--num-queues N] [-v]\n"
 		"       vireo vhost-user net --socket PATH --tap NAME [--num-queue-pairs N] [-v]\n"
+		"       vireo vhost-user rng --socket PATH [-v]\n"
 		"\n"
 		"Serve a virtio device to a vhost-user front end (QEMU: -chardev socket,path=PATH\n"
 		"-device vhost-user-blk-pci,chardev=... or -netdev vhost-user,chardev=...).\n"
@@ -145,6 +147,18 @@ static int make_net(const struct vu_opts *o, struct virtio_dev **dev, struct ver
 	return virtio_net_create(&no, dev, err);
 }
 
+static int make_dev(const char *kind, const struct vu_opts *o, struct block_dev **bd,
+		    struct virtio_dev **dev, struct verr *err)
+{
+	if (!strcmp(kind, "blk"))
+		return make_blk(o, bd, dev, err);
+	if (!strcmp(kind, "net"))
+		return make_net(o, dev, err);
+	if (o->image || o->format || o->read_only || o->tap || o->queues > 1)
+		return verr_set(err, EINVAL, "rng takes only --socket");
+	return virtio_rng_create(dev, err);
+}
+
 /* Signals become a readable fd so the server loop can stop cleanly; they are
  * blocked before any device thread starts so only that fd sees them. */
 static int stop_signals(struct verr *err)
@@ -189,8 +203,8 @@ int cmd_vhost_user(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	if (strcmp(kind, "blk") && strcmp(kind, "net")) {
-		fprintf(stderr, "vireo vhost-user: expected 'blk' or 'net'%s%s\n",
+	if (strcmp(kind, "blk") && strcmp(kind, "net") && strcmp(kind, "rng")) {
+		fprintf(stderr, "vireo vhost-user: expected 'blk', 'net' or 'rng'%s%s\n",
 			*kind ? ", not " : "", kind);
 		usage(stderr);
 		return VIREO_EXIT_CONFIG;
@@ -204,7 +218,7 @@ int cmd_vhost_user(int argc, char **argv)
 	}
 	stop_fd = stop_signals(&err);
 	if (stop_fd >= 0)
-		r = kind[0] == 'b' ? make_blk(&o, &bd, &dev, &err) : make_net(&o, &dev, &err);
+		r = make_dev(kind, &o, &bd, &dev, &err);
 	else
 		r = stop_fd;
 	if (!r)

@@ -10,7 +10,7 @@
  *     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
  *     -o build-fuzz/fuzz_virtq tests/fuzz/fuzz_virtq.c src/core/err.c src/core/log.c \
  *     src/core/size.c src/block/[!m]*.c src/block/qcow2/[!m]*.c src/virtio/virtq.c \
- *     src/virtio/device.c src/virtio/blk.c src/virtio/rng.c -luring -lz -lzstd -lpthread -lm
+ *     src/virtio/device.c src/virtio/blk.c src/virtio/rng.c src/virtio/net.c -luring -lz -lzstd -lpthread -lm
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -21,6 +21,7 @@
 #include "block/block.h"
 #include "core/log.h"
 #include "virtio/blk.h"
+#include "virtio/net.h"
 #include "virtio/rng.h"
 #include "virtio/virtq.h"
 
@@ -85,6 +86,13 @@ static uint16_t get16(const uint8_t *p)
 	return (uint16_t)(p[0] | p[1] << 8);
 }
 
+static uint64_t ring_off(const uint8_t *p, unsigned align)
+{
+	uint16_t v = get16(p);
+
+	return v & 0x8000 ? (uint64_t)v * 97 * align : (uint64_t)(v & 0x3ff) * align;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_ctx *ctx = setup();
@@ -103,16 +111,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* A private, writable copy: the device writes used entries and data. */
 	m.buf = malloc(m.size ? m.size : 1);
 	memcpy(m.buf, data + 16, m.size);
-	if (virtq_start(&vq, &xl, num, MEM_GPA + get16(data + 4) * 16ull,
-			MEM_GPA + get16(data + 6) * 2ull, MEM_GPA + get16(data + 8) * 4ull, features,
+	/* Ring offsets mostly land inside the memory image (low 12 bits),
+	 * sometimes anywhere (bit 15), so both good and bad layouts are hit. */
+	if (virtq_start(&vq, &xl, num, MEM_GPA + ring_off(data + 4, 16),
+			MEM_GPA + ring_off(data + 6, 2), MEM_GPA + ring_off(data + 8, 4), features,
 			get16(data + 2), &err) == 0) {
 		for (int i = 0; i < 64; i++) {
 			struct virtio_dev *d = data[10] & 1 ? ctx->rng : ctx->blk;
 			uint32_t used = 0;
+			uint64_t frame;
 			int r = virtq_pop(&vq, &ctx->chain, &err);
 
 			if (r <= 0)
 				break;
+			virtio_net_tx_check(&ctx->chain, &frame, &err);
 			if (d == ctx->rng)
 				r = virtio_rng_handle(d, 0, &ctx->chain, &used, &err);
 			else
