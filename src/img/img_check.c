@@ -59,10 +59,13 @@ static void json_out(const char *path, const char *fmt, const struct block_check
 			       json_object_new_int64((int64_t)c->allocated_clusters));
 	json_object_object_add(o, "filename", json_object_new_string(path));
 	json_object_object_add(o, "format", json_object_new_string(fmt));
-	json_object_object_add(o, "fragmented-clusters",
-			       json_object_new_int64((int64_t)c->fragmented_clusters));
-	json_object_object_add(o, "compressed-clusters",
-			       json_object_new_int64((int64_t)c->compressed_clusters));
+	/* Like qemu-img, statistics that are zero are left out. */
+	if (c->fragmented_clusters)
+		json_object_object_add(o, "fragmented-clusters",
+				       json_object_new_int64((int64_t)c->fragmented_clusters));
+	if (c->compressed_clusters)
+		json_object_object_add(o, "compressed-clusters",
+				       json_object_new_int64((int64_t)c->compressed_clusters));
 	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 						       JSON_C_TO_STRING_SPACED));
 	json_object_put(o);
