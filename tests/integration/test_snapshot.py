@@ -32,6 +32,20 @@ def pause_and_snapshot(vm, sock, state, mem, kind="Full"):
     return last[0]
 
 
+def snapshot_counter(vireo, guests, d, count=2, name="s"):
+    """Boots the counter, lets it reach `count`, pauses, snapshots to
+    d/name.state and d/name.mem, kills it; returns (last count, pattern)."""
+    sock = d / f"{name}.sock"
+    vm = counter_vm(vireo, guests, sock)
+    try:
+        vm.wait_count(count)
+        pattern = vm.pattern()
+        last = pause_and_snapshot(vm, str(sock), d / f"{name}.state", d / f"{name}.mem")
+    finally:
+        vm.kill()
+    return last, pattern
+
+
 def assert_continues(vm, last, pattern):
     vm.wait_count(last + 3)
     counts = vm.counts()
@@ -44,14 +58,7 @@ def assert_continues(vm, last, pattern):
 
 @pytest.mark.kvm
 def test_pause_snapshot_kill_restore(vireo, guests, kvm, tmp_path):
-    sock = tmp_path / "api.sock"
-    vm = counter_vm(vireo, guests, sock)
-    try:
-        vm.wait_count(3)
-        pattern = vm.pattern()
-        last = pause_and_snapshot(vm, str(sock), tmp_path / "s.state", tmp_path / "s.mem")
-    finally:
-        vm.kill()
+    last, pattern = snapshot_counter(vireo, guests, tmp_path, count=3)
     # the memory file is sparse: far less allocated than the guest's 256 MiB
     assert os.stat(tmp_path / "s.mem").st_blocks * 512 < (128 << 20)
     sock2 = tmp_path / "api2.sock"
@@ -71,14 +78,7 @@ def test_pause_snapshot_kill_restore(vireo, guests, kvm, tmp_path):
 
 @pytest.mark.kvm
 def test_restore_paused_then_resume(vireo, guests, kvm, tmp_path):
-    sock = tmp_path / "a.sock"
-    vm = counter_vm(vireo, guests, sock)
-    try:
-        vm.wait_count(2)
-        pattern = vm.pattern()
-        last = pause_and_snapshot(vm, str(sock), tmp_path / "s.state", tmp_path / "s.mem")
-    finally:
-        vm.kill()
+    last, pattern = snapshot_counter(vireo, guests, tmp_path)
     sock2 = tmp_path / "b.sock"
     vm2 = VM([vireo, "run", "--restore", str(tmp_path / "s.state"), "--restore-mem",
               str(tmp_path / "s.mem"), "--paused", "--api-socket", str(sock2)], sock=str(sock2))
@@ -132,14 +132,7 @@ def test_diff_without_dirty_tracking_is_refused(vireo, guests, kvm, tmp_path):
 
 @pytest.mark.kvm
 def test_ten_clones_run_independently(vireo, guests, kvm, tmp_path):
-    sock = tmp_path / "a.sock"
-    vm = counter_vm(vireo, guests, sock)
-    try:
-        vm.wait_count(2)
-        pattern = vm.pattern()
-        last = pause_and_snapshot(vm, str(sock), tmp_path / "s.state", tmp_path / "s.mem")
-    finally:
-        vm.kill()
+    last, pattern = snapshot_counter(vireo, guests, tmp_path)
     clones = [VM([vireo, "run", "--restore", str(tmp_path / "s.state"), "--restore-mem",
                   str(tmp_path / "s.mem")]) for _ in range(10)]
     try:
@@ -167,13 +160,7 @@ def good_snapshot(vireo, guests, tmp_path_factory):
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         pytest.skip("SKIPPED: /dev/kvm is missing or not accessible")
     d = tmp_path_factory.mktemp("snap")
-    sock = d / "a.sock"
-    vm = counter_vm(vireo, guests, sock)
-    try:
-        vm.wait_count(1)
-        pause_and_snapshot(vm, str(sock), d / "s.state", d / "s.mem")
-    finally:
-        vm.kill()
+    snapshot_counter(vireo, guests, d, count=1)
     return d
 
 
