@@ -180,6 +180,13 @@ def check_net(out, token):
     assert f'NET: UDP echo verified: "ECHO vireo-udp {token}"' in out, out
 
 
+# The ring features the guests negotiate (and then require) on top of
+# VERSION_1: plain split rings, or doorbells by avail_event and
+# multi-buffer chains through indirect tables.
+RING_FEATURES = ["", "event_idx indirect"]
+FORMATS = ["bzImage", "elf"]
+
+
 # ---------------------------------------------------------------- QEMU (TCG)
 
 
@@ -212,10 +219,11 @@ def qemu_disk(path, fmt="raw", readonly=False, serial="vireo-disk"):
             "-device", f"virtio-blk-pci,drive=d0,disable-legacy=on,serial={serial}"]
 
 
-def test_qemu_blk(qemu, guests, tmp_path):
+@pytest.mark.parametrize("features", RING_FEATURES)
+def test_qemu_blk(qemu, guests, tmp_path, features):
     seed = secrets.randbits(48)
     disk = new_disk(tmp_path, "raw")
-    out = qemu_run(qemu, guests, "virtio_blk", f"seed={seed} expect_id=vireo-disk",
+    out = qemu_run(qemu, guests, "virtio_blk", f"seed={seed} expect_id=vireo-disk {features}",
                    qemu_disk(disk))
     assert 'GET_ID status 0 id "vireo-disk"' in out
     check_disk(disk, seed, out)
@@ -231,13 +239,15 @@ def test_qemu_blk_readonly(qemu, guests, tmp_path):
     assert disk.read_bytes() == before
 
 
-def test_qemu_rng(qemu, guests):
-    qemu_run(qemu, guests, "virtio_rng", "", ["-device", "virtio-rng-pci,disable-legacy=on"])
+@pytest.mark.parametrize("features", RING_FEATURES)
+def test_qemu_rng(qemu, guests, features):
+    qemu_run(qemu, guests, "virtio_rng", features, ["-device", "virtio-rng-pci,disable-legacy=on"])
 
 
-def test_qemu_net(qemu, guests, netns):
+@pytest.mark.parametrize("features", RING_FEATURES)
+def test_qemu_net(qemu, guests, netns, features):
     token = secrets.token_hex(6)
-    out = qemu_run(qemu, guests, "virtio_net", net_cmdline(token),
+    out = qemu_run(qemu, guests, "virtio_net", f"{net_cmdline(token)} {features}",
                    ["-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off",
                     "-device", f"virtio-net-pci,netdev=n0,disable-legacy=on,mac={GUEST_MAC}"],
                    netns=netns)
@@ -271,19 +281,20 @@ def vireo_run(vireo, guests, name, fmt, cmdline, options, netns=None, timeout=60
     return out
 
 
-FORMATS = ["bzImage", "elf"]
 
 
 @pytest.mark.kvm
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("disk_fmt", ["raw", "qcow2"])
-def test_vireo_blk(vireo_virtio, guests, kvm, tmp_path, fmt, disk_fmt):
+@pytest.mark.parametrize("features", RING_FEATURES)
+def test_vireo_blk(vireo_virtio, guests, kvm, tmp_path, fmt, disk_fmt, features):
     seed = secrets.randbits(48)
     disk = new_disk(tmp_path, disk_fmt)
     out = vireo_run(vireo_virtio, guests, "virtio_blk", fmt,
-                    f"seed={seed} expect_id=vireo-disk",
+                    f"seed={seed} expect_id=vireo-disk {features}",
                     ["--disk", f"{disk},format={disk_fmt},serial=vireo-disk"])
     assert "BLK: flush ok" in out and "BLK: discard ok" in out, out
+    assert "BLK: 8 concurrent reads verified" in out, out
     raw = disk if disk_fmt == "raw" else qcow2_to_raw(disk, tmp_path)
     check_disk(raw, seed, out)
 
@@ -302,15 +313,17 @@ def test_vireo_blk_readonly(vireo_virtio, guests, kvm, tmp_path, disk_fmt):
 
 @pytest.mark.kvm
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_vireo_rng(vireo_virtio, guests, kvm, fmt):
-    vireo_run(vireo_virtio, guests, "virtio_rng", fmt, "", ["--rng"])
+@pytest.mark.parametrize("features", RING_FEATURES)
+def test_vireo_rng(vireo_virtio, guests, kvm, fmt, features):
+    vireo_run(vireo_virtio, guests, "virtio_rng", fmt, features, ["--rng"])
 
 
 @pytest.mark.kvm
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_vireo_net(vireo_virtio, guests, kvm, netns, fmt):
+@pytest.mark.parametrize("features", RING_FEATURES)
+def test_vireo_net(vireo_virtio, guests, kvm, netns, fmt, features):
     token = secrets.token_hex(6)
-    out = vireo_run(vireo_virtio, guests, "virtio_net", fmt, net_cmdline(token),
+    out = vireo_run(vireo_virtio, guests, "virtio_net", fmt, f"{net_cmdline(token)} {features}",
                     ["--net", f"tap=tap0,mac={GUEST_MAC}"], netns=netns)
     check_net(out, token)
 

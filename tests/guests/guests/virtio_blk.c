@@ -4,6 +4,8 @@
  * with MSI-X: every request must complete through the used ring AND raise
  * its queue's MSI-X interrupt.
  *
+ * Eight reads are also put in flight at once, completing in any order.
+ *
  * Disk layout written (sectors of 512 bytes, C = capacity, needs C >= 16384):
  *   pattern  [0, 128)  [2049, 2177)  [M, M+128) with M = (C/2) & ~7  [C-128, C)
  *   discard  [4096, 4224) (when VIRTIO_BLK_F_DISCARD: contents then unspecified)
@@ -15,6 +17,9 @@
  * Command line:
  *   seed=N        pattern seed (default 1)
  *   expect_id=S   GET_ID must return S (NUL-padded to 20 bytes)
+ *   event_idx, indirect  negotiate (and require) VIRTIO_F_EVENT_IDX /
+ *                 VIRTIO_F_INDIRECT_DESC: doorbells only where the device asks
+ *                 for them, multi-buffer requests through indirect tables
  *   readonly      the device must offer VIRTIO_BLK_F_RO; the pattern regions
  *                 are only read and verified (the host wrote them), and a
  *                 write must fail
@@ -128,6 +133,48 @@ static void verify(uint64_t sector, uint64_t nsect, const char *what)
 		      i % 512, sector + i / 512, rbuf[i], wbuf[i]);
 }
 
+/* Eight reads in flight at once, one doorbell: the device may complete
+ * them in any order, each must land in its own buffer with its own status. */
+#define BATCH 8
+static void batch_read(const uint64_t *regions)
+{
+	static struct req_hdr hdr[BATCH];
+	static volatile uint8_t status[BATCH];
+	int head_of[BATCH], done = 0;
+	uint64_t irqs = vq_irqs(rq);
+	memset(rbuf, 0x5a, sizeof(rbuf));
+	for (int i = 0; i < BATCH; i++) {
+		uint64_t sector = regions[i % 4] + (uint64_t)(i / 4) * 64;
+		hdr[i] = (struct req_hdr){ T_IN, 0, sector };
+		status[i] = 0xee;
+		struct vbuf b[3] = { { &hdr[i], sizeof(hdr[i]), false },
+				     { rbuf + i * 8 * 512, 8 * 512, true },
+				     { (const void *)&status[i], 1, true } };
+		head_of[i] = vq_add(rq, b, 3);
+		CHECK(head_of[i] >= 0, "batch: no room for request %d", i);
+	}
+	vq_kick(rq);
+	while (done < BATCH) {
+		uint32_t len;
+		int head = vq_wait(rq, 5000000, &len);
+		CHECK(head >= 0, "batch: %d of %d reads completed within 5 s", done, BATCH);
+		int i = 0;
+		while (i < BATCH && head_of[i] != head)
+			i++;
+		CHECK(i < BATCH, "batch: used id %d is no request's head", head);
+		head_of[i] = -1;
+		CHECK(status[i] == S_OK, "batch: read %d status %u", i, status[i]);
+		done++;
+	}
+	for (int i = 0; i < BATCH; i++) {
+		fill(wbuf, hdr[i].sector, 8);
+		CHECK(!memcmp(rbuf + i * 8 * 512, wbuf, 8 * 512), "batch: read %d (sector %lu) wrong",
+		      i, hdr[i].sector);
+	}
+	CHECK(vq_wait_irq(rq, irqs, 1000000), "batch: no MSI-X interrupt");
+	printf("BLK: %d concurrent reads verified, %lu interrupts\n", BATCH, vq_irqs(rq) - irqs);
+}
+
 static void range_op(uint32_t type, uint64_t sector, uint32_t nsect)
 {
 	static struct range r;
@@ -166,7 +213,8 @@ static void get_id(void)
 static void configure(void)
 {
 	virtio_open(&dev, VIRTIO_ID_BLOCK, 0, F_SIZE_MAX | F_SEG_MAX | F_RO | F_BLK_SIZE | F_FLUSH |
-					       F_DISCARD | F_WRITE_ZEROES);
+					       F_DISCARD | F_WRITE_ZEROES | virtio_cmdline_features());
+	virtio_require(&dev, virtio_cmdline_features());
 	virtio_config_read(&dev, 0, &capacity, 8);
 	if (dev.features & F_SEG_MAX) {
 		uint32_t v;
@@ -223,6 +271,7 @@ void guest_main(void)
 			verify(regions[i], REGION, "read back");
 		printf("BLK: %d regions of %u KiB written and verified, seed %lu\n", 4,
 		       REGION / 2, seed);
+		batch_read(regions);
 		if (dev.features & F_DISCARD) {
 			range_op(T_DISCARD, 4096, REGION);
 			printf("BLK: discard ok\n");
@@ -239,7 +288,9 @@ void guest_main(void)
 	printf("BLK: out-of-range read -> IOERR\n");
 
 	uint64_t irqs = vq_irqs(rq) - irqs0;
-	printf("BLK: %lu requests, %lu MSI-X interrupts\n", rq->completed, irqs);
-	CHECK(irqs > 0 && irqs <= rq->completed, "%lu interrupts for %lu requests", irqs, rq->completed);
+	printf("BLK: %lu requests, %lu MSI-X interrupts, %lu doorbells (%lu suppressed)\n",
+	       rq->completed, irqs, rq->kicks, rq->kicks_suppressed);
+	CHECK(irqs > 0 && irqs <= rq->completed, "%lu interrupts for %lu requests", irqs,
+	      rq->completed);
 	virtio_reset(&dev);
 }

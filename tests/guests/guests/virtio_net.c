@@ -15,6 +15,9 @@
  *   port=N            the host's UDP echo port (default 7777)
  *   token=WORD        carried in the ICMP and UDP payloads (default "vireo")
  *   expect_mac=xx:xx:xx:xx:xx:xx  the MAC the device's config must hold
+ *   event_idx, indirect  negotiate and require VIRTIO_F_EVENT_IDX /
+ *                    VIRTIO_F_INDIRECT_DESC (tx header + frame then go
+ *                    through an indirect table)
  */
 #include "virtio.h"
 
@@ -295,7 +298,8 @@ static void ping(void) { send_ping(++ping_seq); }
 
 static void configure(void)
 {
-	virtio_open(&dev, VIRTIO_ID_NET, 0, F_MAC | F_STATUS);
+	virtio_open(&dev, VIRTIO_ID_NET, 0, F_MAC | F_STATUS | virtio_cmdline_features());
+	virtio_require(&dev, virtio_cmdline_features());
 	CHECK(dev.features & F_MAC, "device offers no VIRTIO_NET_F_MAC");
 	CHECK(!(dev.features & F_MRG_RXBUF), "MRG_RXBUF negotiated without being asked for");
 	virtio_config_read(&dev, 0, mac, 6);
@@ -354,8 +358,10 @@ void guest_main(void)
 	printf("NET: UDP echo verified: \"%s\"\n", want_udp);
 
 	uint64_t rx_irqs = vq_irqs(rxq) - rx0;
-	printf("NET: %lu frames in, %lu out, %lu ARP requests answered; MSI-X rx %lu tx %lu\n",
-	       frames_in, txq->completed, arp_answered, rx_irqs, vq_irqs(txq));
+	printf("NET: %lu frames in, %lu out, %lu ARP requests answered; MSI-X rx %lu tx %lu; "
+	       "doorbells rx %lu (%lu suppressed) tx %lu (%lu suppressed)\n", frames_in,
+	       txq->completed, arp_answered, rx_irqs, vq_irqs(txq), rxq->kicks,
+	       rxq->kicks_suppressed, txq->kicks, txq->kicks_suppressed);
 	CHECK(rx_irqs > 0, "frames received without an rx MSI-X interrupt");
 	virtio_reset(&dev);
 }

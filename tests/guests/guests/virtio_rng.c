@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* virtio-rng (virtio 1.2, 5.4) from ring 3: two reads of 64 bytes, each
  * completed through the used ring with an MSI-X interrupt, must be
- * non-zero and differ. */
+ * non-zero and differ.  Command line: event_idx, indirect (as virtio_blk). */
 #include "virtio.h"
 
 const char guest_name[] = "virtio_rng";
@@ -35,7 +35,8 @@ void guest_main(void)
 {
 	static struct vdev dev;
 	uint8_t a[64], b[64];
-	virtio_open(&dev, VIRTIO_ID_RNG, 0, 0);
+	virtio_open(&dev, VIRTIO_ID_RNG, 0, virtio_cmdline_features());
+	virtio_require(&dev, virtio_cmdline_features());
 	struct vq *q = virtio_queue(&dev, 0, 16);
 	virtio_driver_ok(&dev);
 	uint64_t irqs0 = vq_irqs(q);

@@ -24,7 +24,10 @@ int pci_find(uint16_t vendor, uint16_t device, int nth, struct pci_dev *out);
 /* Offset of the first capability with this ID at or after `after`'s
  * successor (after = 0: from the list head); 0 when there is none. */
 uint8_t pci_cap_next(const struct pci_dev *d, uint8_t id, uint8_t after);
-static inline uint8_t pci_cap_find(const struct pci_dev *d, uint8_t id) { return pci_cap_next(d, id, 0); }
+static inline uint8_t pci_cap_find(const struct pci_dev *d, uint8_t id)
+{
+	return pci_cap_next(d, id, 0);
+}
 /* Memory BAR `bar`: its address (assigning one in the 32-bit hole when the
  * firmware left it at 0) and size; 0 if the BAR is I/O, absent or bad. */
 uint64_t pci_bar(const struct pci_dev *d, int bar, uint64_t *size);

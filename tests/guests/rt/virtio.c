@@ -197,6 +197,18 @@ static int msix_route(struct vdev *d, uint16_t entry)
 	return n;
 }
 
+uint64_t virtio_cmdline_features(void)
+{
+	return (cmdline_has("event_idx") ? VIRTIO_F_EVENT_IDX : 0) |
+	       (cmdline_has("indirect") ? VIRTIO_F_INDIRECT_DESC : 0);
+}
+
+void virtio_require(struct vdev *d, uint64_t bits)
+{
+	CHECK((d->features & bits) == bits, "features 0x%lx asked for, 0x%lx negotiated", bits,
+	      d->features & bits);
+}
+
 void virtio_open(struct vdev *d, uint16_t virtio_id, int nth, uint64_t wanted)
 {
 	memset(d, 0, sizeof(*d));
@@ -260,6 +272,9 @@ struct vq *virtio_queue(struct vdev *d, uint16_t index, uint16_t max_size)
 	for (uint16_t i = 0; i < size; i++)
 		q->desc[i].next = (uint16_t)(i + 1);
 	q->num_free = size;
+	q->event_idx = d->features & VIRTIO_F_EVENT_IDX;
+	if (d->features & VIRTIO_F_INDIRECT_DESC)
+		q->indirect = dma_alloc(16ull * VIRTQ_INDIRECT_MAX * size, 16);
 	wr64(d->common + CC_Q_DESC, (uint64_t)q->desc);
 	wr64(d->common + CC_Q_DRIVER, (uint64_t)q->avail);
 	wr64(d->common + CC_Q_DEVICE, (uint64_t)q->used);
@@ -314,22 +329,43 @@ void virtio_config_read(struct vdev *d, uint32_t off, void *buf, uint32_t len)
 	guest_fail("device config keeps changing (config_generation)");
 }
 
+/* Fill n descriptors of `t` from `first` on, chained through next. */
+static uint16_t fill_chain(volatile struct virtq_desc *t, uint16_t first, const struct vbuf *b,
+			   int n, bool table)
+{
+	uint16_t i = first;
+	for (int k = 0; k < n; k++) {
+		t[i].addr = (uint64_t)b[k].addr;
+		t[i].len = b[k].len;
+		t[i].flags = (uint16_t)((b[k].dev_writes ? VIRTQ_DESC_F_WRITE : 0) |
+					(k + 1 < n ? VIRTQ_DESC_F_NEXT : 0));
+		if (table)
+			t[i].next = (uint16_t)(i + 1);
+		i = t[i].next;
+	}
+	return i;
+}
+
 int vq_add(struct vq *q, const struct vbuf *b, int n)
 {
-	if (n <= 0 || n > q->num_free)
+	if (n <= 0)
 		return -1;
-	uint16_t head = q->free_head, i = head, last = head;
-	for (int k = 0; k < n; k++) {
-		last = i;
-		q->desc[i].addr = (uint64_t)b[k].addr;
-		q->desc[i].len = b[k].len;
-		q->desc[i].flags = (uint16_t)((b[k].dev_writes ? VIRTQ_DESC_F_WRITE : 0) |
-					      (k + 1 < n ? VIRTQ_DESC_F_NEXT : 0));
-		i = q->desc[i].next;
+	uint16_t head = q->free_head;
+	if (q->indirect && n > 1 && n <= VIRTQ_INDIRECT_MAX && q->num_free) {
+		/* 2.7.5.3: one ring descriptor pointing at a table of n. */
+		volatile struct virtq_desc *t = q->indirect + (uint32_t)head * VIRTQ_INDIRECT_MAX;
+		fill_chain(t, 0, b, n, true);
+		q->desc[head].addr = (uint64_t)t;
+		q->desc[head].len = 16u * (uint32_t)n;
+		q->desc[head].flags = VIRTQ_DESC_F_INDIRECT;
+		q->free_head = q->desc[head].next;
+		q->num_free--;
+	} else {
+		if (n > q->num_free)
+			return -1;
+		q->free_head = fill_chain(q->desc, head, b, n, false);
+		q->num_free = (uint16_t)(q->num_free - n);
 	}
-	q->free_head = i;
-	q->num_free = (uint16_t)(q->num_free - n);
-	(void)last;
 	q->avail[2 + (q->avail_idx & (q->size - 1))] = head;
 	/* The ring entry must be visible before idx moves (2.7.13.2). */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -338,9 +374,22 @@ int vq_add(struct vq *q, const struct vbuf *b, int n)
 	return head;
 }
 
+/* 2.7.10: with EVENT_IDX the device names the avail index it wants a
+ * doorbell for (avail_event, after the used ring); ring only when the
+ * entries added since the last doorbell pass it. */
 void vq_kick(struct vq *q)
 {
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	uint16_t old = q->kicked_idx, now = q->avail_idx;
+	q->kicked_idx = now;
+	if (q->event_idx) {
+		uint16_t ev = q->used[2 + 4 * q->size];
+		if ((uint16_t)(now - ev - 1) >= (uint16_t)(now - old)) {
+			q->kicks_suppressed++;
+			return;
+		}
+	}
+	q->kicks++;
 	wr16(q->notify, q->index);
 }
 
@@ -356,6 +405,10 @@ int vq_get(struct vq *q, uint32_t *len)
 		*len = e->len;
 	CHECK(id < q->size, "queue %u: used id %u out of range", q->index, id);
 	q->last_used++;
+	/* EVENT_IDX: ask for an interrupt at the very next completion, so
+	 * every one is still proven by MSI-X. */
+	if (q->event_idx)
+		q->avail[2 + q->size] = q->last_used;
 	/* Return the chain to the free list. */
 	uint16_t i = (uint16_t)id, n = 1;
 	while ((q->desc[i].flags & VIRTQ_DESC_F_NEXT) && n < q->size) {

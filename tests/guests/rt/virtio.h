@@ -20,6 +20,8 @@
 
 #define VIRTQ_DESC_F_NEXT 1
 #define VIRTQ_DESC_F_WRITE 2
+#define VIRTQ_DESC_F_INDIRECT 4
+#define VIRTQ_INDIRECT_MAX 32		/* descriptors in one indirect table */
 
 #define VIRTIO_MAX_QUEUES 4
 #define VIRTIO_NO_VECTOR 0xffff
@@ -51,7 +53,10 @@ struct vq {
 	uint16_t avail_idx, last_used, free_head, num_free;
 	uint64_t notify;			/* MMIO address of this queue's doorbell */
 	int cpu_vector;				/* -1: no MSI-X vector accepted */
-	uint64_t submitted, completed;
+	bool event_idx;				/* VIRTIO_F_EVENT_IDX negotiated */
+	volatile struct virtq_desc *indirect;	/* VIRTQ_INDIRECT_MAX per head, or NULL */
+	uint16_t kicked_idx;			/* avail idx at the last doorbell */
+	uint64_t submitted, completed, kicks, kicks_suppressed;
 };
 
 struct vdev {
@@ -79,6 +84,12 @@ extern volatile uint64_t virtio_irqs[VIRTIO_NVEC];
 /* Bump allocator over a static, identity-mapped pool: guest-physical ==
  * virtual, so the addresses go straight into descriptors. */
 void *dma_alloc(size_t size, size_t align);
+
+/* VIRTIO_F_EVENT_IDX / VIRTIO_F_INDIRECT_DESC when the command line says
+ * `event_idx` / `indirect`: a guest then also requires them (virtio_require). */
+uint64_t virtio_cmdline_features(void);
+/* Fail unless every feature in `bits` was negotiated. */
+void virtio_require(struct vdev *d, uint64_t bits);
 
 /* Find the nth device of this virtio ID, map its capabilities, reset it,
  * set ACKNOWLEDGE|DRIVER and negotiate `wanted` & offered (VERSION_1 is
