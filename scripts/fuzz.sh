@@ -1,21 +1,45 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Build the image-format fuzzers with clang + libFuzzer into build-fuzz/ and
-# run each for N seconds (default 10): scripts/fuzz.sh [seconds]
+# Builds every libFuzzer target in tests/fuzz (fuzz_*.c) with clang into
+# build-fuzz/ and runs each for N seconds (default 10):
+#   scripts/fuzz.sh [seconds] [target ...]
+# The library is compiled once with -fsanitize=fuzzer-no-link and archived;
+# each target links against it, so adding a target is adding a file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-${FUZZ_SECONDS:-10}}
+shift || true
 OUT=build-fuzz
 CC=${CLANG:-clang}
-mkdir -p "$OUT"
-SRCS=(src/core/err.c src/core/log.c src/core/size.c src/block/*.c src/block/qcow2/*.c)
-CFLAGS=(-std=c17 -D_GNU_SOURCE -DVIREO_VERSION='"fuzz"' -Isrc -g -O1
-        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
-LIBS=(-luring -lz -lzstd -lpthread -lm)
+mkdir -p "$OUT/obj"
+SAN=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
+CFLAGS=(-std=c17 -D_GNU_SOURCE -DVIREO_VERSION='"fuzz"' -Isrc -Itests/unit/api -g -O1
+        $(pkg-config --cflags json-c))
+LIBS=(-luring -lz -lzstd -ljson-c -lmicrohttpd -lcurl -lpthread -lm)
+TARGETS=("$@")
+if [ ${#TARGETS[@]} -eq 0 ]; then
+  for f in tests/fuzz/fuzz_*.c; do t=$(basename "$f" .c); TARGETS+=("${t#fuzz_}"); done
+fi
 
-for t in qcow2 vmdk; do
-  if [ ! -x "$OUT/fuzz_$t" ] || [ -n "$(find "${SRCS[@]}" tests/fuzz -newer "$OUT/fuzz_$t" | head -1)" ]; then
-    "$CC" "${CFLAGS[@]}" -o "$OUT/fuzz_$t" "tests/fuzz/fuzz_$t.c" "${SRCS[@]}" "${LIBS[@]}"
+# Everything but the CLI and main(): the code fuzz targets reach.
+LIB_SRCS=$(find src -name '*.c' ! -path 'src/cli/*' ! -name main.c | sort)
+LIB=$OUT/libvireo-fuzz.a
+if [ ! -f "$LIB" ] || [ -n "$(find src -name '*.[ch]' -newer "$LIB" | head -1)" ]; then
+  rm -f "$OUT"/obj/*.o
+  for f in $LIB_SRCS; do
+    "$CC" "${CFLAGS[@]}" -fsanitize=fuzzer-no-link "${SAN[@]}" -c "$f" \
+      -o "$OUT/obj/$(echo "${f#src/}" | tr / _ | sed 's/\.c$/.o/')"
+  done
+  rm -f "$LIB"
+  ar rcs "$LIB" "$OUT"/obj/*.o
+fi
+for t in "${TARGETS[@]}"; do
+  extra=()
+  [ "$t" = api_request ] && extra=(tests/unit/api/fake_vmm.c)
+  if [ ! -x "$OUT/fuzz_$t" ] || [ "$LIB" -nt "$OUT/fuzz_$t" ] || \
+     [ -n "$(find tests/fuzz tests/unit/api -name '*.[ch]' -newer "$OUT/fuzz_$t" | head -1)" ]; then
+    "$CC" "${CFLAGS[@]}" -fsanitize=fuzzer "${SAN[@]}" -o "$OUT/fuzz_$t" \
+      "tests/fuzz/fuzz_$t.c" "${extra[@]}" "$LIB" "${LIBS[@]}"
   fi
 done
 
@@ -46,11 +70,14 @@ mk_vmdk() {
 }
 seed qcow2 mk_qcow2
 seed vmdk mk_vmdk
+# Real kernels for the loader: the test guests, when built.
+mkdir -p "$OUT/corpus_kernel_loader"
+for g in build/guests/demo.elf build/guests/demo.bzImage; do [ -f "$g" ] && cp "$g" "$OUT/corpus_kernel_loader/"; done
 
 status=0
-for t in qcow2 vmdk; do
+for t in "${TARGETS[@]}"; do
   echo "fuzz_$t: ${SECS}s"
-  mkdir -p "$OUT/crashes_$t"
+  mkdir -p "$OUT/crashes_$t" "$OUT/corpus_$t"
   if ! "$OUT/fuzz_$t" -max_total_time="$SECS" -max_len=262144 -timeout=10 -rss_limit_mb=2048 \
         -artifact_prefix="$OUT/crashes_$t/" -print_final_stats=0 "$OUT/corpus_$t" \
         2> "$OUT/fuzz_$t.log"; then
