@@ -17,6 +17,8 @@ R=$WORK/root
 mkdir -p "$R/bin" "$R/sbin" "$R/lib/modules" "$R/dev" "$R/proc" "$R/sys" "$R/mnt" "$R/tmp" "$R/etc"
 cp "$BUSYBOX" "$R/bin/busybox"
 cp "$INIT" "$R/init"
+# Extra static programs for /bin (space-separated paths), e.g. the benchmark tool.
+for x in ${INITRAMFS_EXTRA:-}; do cp "$x" "$R/bin/"; done
 chmod +x "$R/init"
 
 modfile() { find -L "$KDIR/modules/kernel" -name "$1.ko" -o -name "$1.ko.xz" -o -name "$1.ko.zst" | head -n1; }
