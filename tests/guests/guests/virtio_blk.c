@@ -143,6 +143,7 @@ static void batch_read(const uint64_t *regions)
 	int head_of[BATCH], done = 0;
 	uint64_t irqs = vq_irqs(rq);
 	memset(rbuf, 0x5a, sizeof(rbuf));
+	vq_want_irq(rq);
 	for (int i = 0; i < BATCH; i++) {
 		uint64_t sector = regions[i % 4] + (uint64_t)(i / 4) * 64;
 		hdr[i] = (struct req_hdr){ T_IN, 0, sector };

@@ -405,10 +405,6 @@ int vq_get(struct vq *q, uint32_t *len)
 		*len = e->len;
 	CHECK(id < q->size, "queue %u: used id %u out of range", q->index, id);
 	q->last_used++;
-	/* EVENT_IDX: ask for an interrupt at the very next completion, so
-	 * every one is still proven by MSI-X. */
-	if (q->event_idx)
-		q->avail[2 + q->size] = q->last_used;
 	/* Return the chain to the free list. */
 	uint16_t i = (uint16_t)id, n = 1;
 	while ((q->desc[i].flags & VIRTQ_DESC_F_NEXT) && n < q->size) {
@@ -420,6 +416,21 @@ int vq_get(struct vq *q, uint32_t *len)
 	q->num_free = (uint16_t)(q->num_free + n);
 	q->completed++;
 	return (int)id;
+}
+
+/*
+ * 2.7.10: with EVENT_IDX the device interrupts only when the used index
+ * passes used_event.  Moving used_event on every vq_get() would race: a
+ * driver that polls may consume an entry before the device decides about
+ * its interrupt, and the device then rightly skips it.  So used_event only
+ * moves here, before chains are made available, and stays put until the
+ * interrupt it asks for has been seen (otherwise it stays at 0: one
+ * interrupt, at the first completion).
+ */
+void vq_want_irq(struct vq *q)
+{
+	if (q->event_idx)
+		q->avail[2 + q->size] = q->last_used;
 }
 
 int vq_wait(struct vq *q, uint64_t timeout_us, uint32_t *len)
@@ -451,6 +462,7 @@ uint32_t vq_exec(struct vq *q, const struct vbuf *b, int n)
 {
 	uint32_t len = 0;
 	uint64_t irqs = vq_irqs(q);
+	vq_want_irq(q);
 	int head = vq_add(q, b, n);
 	CHECK(head >= 0, "queue %u: no room for %d descriptors", q->index, n);
 	vq_kick(q);
@@ -460,7 +472,9 @@ uint32_t vq_exec(struct vq *q, const struct vbuf *b, int n)
 	CHECK(got == head, "queue %u: used id %d, expected head %d", q->index, got, head);
 	CHECK(q->cpu_vector >= 0, "queue %u has no MSI-X vector", q->index);
 	/* The used ring may be seen before the MSI-X write lands. */
-	CHECK(vq_wait_irq(q, irqs, 1000000), "queue %u: completion without an MSI-X interrupt",
-	      q->index);
+	if (!vq_wait_irq(q, irqs, 1000000))
+		guest_fail("queue %u: completion without an MSI-X interrupt (request %lu, used idx %u, "
+			   "used_event %u%s)", q->index, q->completed, q->used[1],
+			   q->avail[2 + q->size], q->event_idx ? "" : " unused: no EVENT_IDX");
 	return len;
 }

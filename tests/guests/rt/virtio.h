@@ -109,6 +109,8 @@ int vq_add(struct vq *q, const struct vbuf *b, int n);
 void vq_kick(struct vq *q);
 /* One used element if there is one: its head (chain freed), else -1. */
 int vq_get(struct vq *q, uint32_t *len);
+/* With EVENT_IDX: have the next completion interrupt (see virtio.c). */
+void vq_want_irq(struct vq *q);
 /* vq_get with a bounded wait; -1 on timeout. */
 int vq_wait(struct vq *q, uint64_t timeout_us, uint32_t *len);
 uint64_t vq_irqs(const struct vq *q);
