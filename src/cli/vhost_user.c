@@ -48,7 +48,7 @@ static void usage(FILE *out)
 		"  --tap NAME           existing or new tap interface for net\n"
 		"  --num-queue-pairs N  net queue pairs (1..%u, default 1)\n"
 		"  -v, --verbose        log more (twice: debug)\n",
-		VIRTIO_MAX_QUEUES, VIRTIO_MAX_QUEUES / 2 - 1);
+		VIRTIO_MAX_QUEUES, VIRTIO_NET_MAX_PAIRS);
 }
 
 static const struct option vu_options[] = {
@@ -92,7 +92,7 @@ static int parse(int argc, char **argv, struct vu_opts *o, struct verr *err)
 		case 'r': o->read_only = true; break;
 		case 't': o->tap = optarg; break;
 		case 'q':
-			if (parse_count(optarg, VIRTIO_MAX_QUEUES / 2 - 1, &o->queues, err))
+			if (parse_count(optarg, VIRTIO_MAX_QUEUES, &o->queues, err))
 				return -EINVAL;
 			break;
 		case 'v': verbose++; break;

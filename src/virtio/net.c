@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +22,15 @@
 
 #define MAX_FRAME (64u * 1024 + VIRTIO_NET_HDR_SIZE)
 
+#define CTRL_MQ 4
+#define CTRL_MQ_VQ_PAIRS_SET 0
+#define CTRL_OK 0
+#define CTRL_ERR 1
+
 struct virtio_net {
 	struct virtio_dev dev;
-	int tap;
+	unsigned pairs;
+	int tap[VIRTIO_NET_MAX_PAIRS];   /* one tap queue per queue pair */
 	uint8_t config[VIRTIO_NET_CONFIG_SIZE];
 };
 
@@ -34,7 +41,10 @@ static struct virtio_net *to_net(struct virtio_dev *d)
 
 static uint64_t net_features(struct virtio_dev *d)
 {
-	return (1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_GUEST_CSUM) |
+	uint64_t mq = to_net(d)->pairs > 1 ?
+		      (1ull << VIRTIO_NET_F_MQ) | (1ull << VIRTIO_NET_F_CTRL_VQ) : 0;
+
+	return mq | (1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_GUEST_CSUM) |
 	       (1ull << VIRTIO_NET_F_MAC) | (1ull << VIRTIO_NET_F_STATUS) |
 	       (1ull << VIRTIO_NET_F_GUEST_TSO4) | (1ull << VIRTIO_NET_F_GUEST_TSO6) |
 	       (1ull << VIRTIO_NET_F_GUEST_ECN) | (1ull << VIRTIO_NET_F_HOST_TSO4) |
@@ -61,9 +71,10 @@ static int net_activate(struct virtio_dev *d, struct verr *err)
 		if (d->features & (1ull << VIRTIO_NET_F_GUEST_ECN) && off & (TUN_F_TSO4 | TUN_F_TSO6))
 			off |= TUN_F_TSO_ECN;
 	}
-	if (ioctl(n->tap, TUNSETOFFLOAD, off) < 0)
-		return verr_set(err, errno, "%s: TUNSETOFFLOAD 0x%x: %s", d->name, off,
-				strerror(errno));
+	for (unsigned i = 0; i < n->pairs; i++)
+		if (ioctl(n->tap[i], TUNSETOFFLOAD, off) < 0)
+			return verr_set(err, errno, "%s: TUNSETOFFLOAD 0x%x: %s", d->name, off,
+					strerror(errno));
 	return 0;
 }
 
@@ -88,7 +99,7 @@ static int net_tx_one(struct virtio_dev *d, unsigned q, struct virtq_chain *c,
 	if (r)
 		return r;
 	/* A full tap drops the frame, as a busy wire would. */
-	if (writev(n->tap, c->iov, (int)c->nout) < 0 && errno != EAGAIN)
+	if (writev(n->tap[q / 2], c->iov, (int)c->nout) < 0 && errno != EAGAIN)
 		log_debug(d->name, "tap write: %s", strerror(errno));
 	*used_len = 0;
 	return 0;
@@ -119,7 +130,7 @@ static int net_rx(struct virtio_net *n, unsigned q, struct verr *err)
 				     (unsigned long long)d->chain->in_len);
 			break;
 		}
-		got = readv(n->tap, d->chain->iov, (int)d->chain->nin);
+		got = readv(n->tap[q / 2], d->chain->iov, (int)d->chain->nin);
 		if (got < VIRTIO_NET_HDR_SIZE) {
 			virtq_unpop(vq);
 			r = 0;
@@ -137,8 +148,31 @@ static int net_rx(struct virtio_net *n, unsigned q, struct verr *err)
 	return r < 0 ? r : 0;
 }
 
+int virtio_net_ctrl(struct virtio_dev *d, unsigned q, struct virtq_chain *c, uint32_t *used_len,
+		    struct verr *err)
+{
+	struct virtio_net *n = to_net(d);
+	uint8_t hdr[2], ack = CTRL_ERR;
+	uint16_t pairs;
+
+	if (c->out_len < 2 || c->in_len < 1)
+		return verr_set(err, EIO, "control chain %u: %llu/%llu bytes", c->head,
+				(unsigned long long)c->out_len, (unsigned long long)c->in_len);
+	iov_to_buf(c->iov, c->nout, 0, hdr, 2);
+	/* Only the queue-pair count is a command here: every pair is always
+	 * served, so accepting a smaller count needs no action. */
+	if (hdr[0] == CTRL_MQ && hdr[1] == CTRL_MQ_VQ_PAIRS_SET && c->out_len == 4 &&
+	    iov_to_buf(c->iov, c->nout, 2, &pairs, 2) == 2 && pairs >= 1 && pairs <= n->pairs)
+		ack = CTRL_OK;
+	iov_from_buf(c->iov + c->nout, c->nin, c->in_len - 1, &ack, 1);
+	*used_len = 1;
+	return 0;
+}
+
 static int net_process(struct virtio_dev *d, unsigned q, struct verr *err)
 {
+	if (q == 2 * to_net(d)->pairs)
+		return virtio_dev_serve(d, q, virtio_net_ctrl, err);
 	if (q % 2 == 0)
 		return net_rx(to_net(d), q, err);
 	return virtio_dev_serve(d, q, net_tx_one, err);
@@ -146,18 +180,20 @@ static int net_process(struct virtio_dev *d, unsigned q, struct verr *err)
 
 static void net_tap_readable(struct virtio_dev *d, void *arg)
 {
+	unsigned q = 2 * (unsigned)(uintptr_t)arg;
 	struct verr err = { 0 };
 
-	if (net_rx(to_net(d), 0, &err) < 0)
-		virtio_dev_fail(d, 0, &err);
+	if (net_rx(to_net(d), q, &err) < 0)
+		virtio_dev_fail(d, q, &err);
 }
 
 static void net_destroy(struct virtio_dev *d)
 {
 	struct virtio_net *n = to_net(d);
 
-	if (n->tap >= 0)
-		close(n->tap);
+	for (unsigned i = 0; i < n->pairs; i++)
+		if (n->tap[i] >= 0)
+			close(n->tap[i]);
 	free(n);
 }
 
@@ -172,9 +208,10 @@ static const struct virtio_dev_ops net_ops = {
 	.destroy = net_destroy,
 };
 
-static int tap_open(const char *name, struct verr *err)
+static int tap_open(const char *name, bool multi, struct verr *err)
 {
-	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
+	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR |
+					  (multi ? IFF_MULTI_QUEUE : 0) };
 	int hdr = VIRTIO_NET_HDR_SIZE;
 	int fd;
 
@@ -187,7 +224,7 @@ static int tap_open(const char *name, struct verr *err)
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		/* A tap made with "multi_queue" only opens as one. */
 		ifr.ifr_flags |= IFF_MULTI_QUEUE;
-		if (errno != EINVAL || ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		if (multi || errno != EINVAL || ioctl(fd, TUNSETIFF, &ifr) < 0) {
 			verr_set(err, errno, "tap %s: TUNSETIFF: %s", name, strerror(errno));
 			close(fd);
 			return -err->code;
@@ -204,7 +241,7 @@ static int tap_open(const char *name, struct verr *err)
 static void net_build_config(struct virtio_net *n, const struct virtio_net_opts *o)
 {
 	static const uint8_t zero[6];
-	uint16_t status = 1, pairs = 1;     /* VIRTIO_NET_S_LINK_UP */
+	uint16_t status = 1, pairs = (uint16_t)n->pairs;     /* VIRTIO_NET_S_LINK_UP */
 	uint32_t h = 2166136261u;
 
 	memcpy(n->config, o->mac, 6);
@@ -220,29 +257,53 @@ static void net_build_config(struct virtio_net *n, const struct virtio_net_opts 
 	memcpy(n->config + 8, &pairs, 2);
 }
 
+static int net_open_taps(struct virtio_net *n, const struct virtio_net_opts *o,
+			 struct verr *err)
+{
+	for (unsigned i = 0; i < n->pairs; i++)
+		n->tap[i] = -1;
+	if (!o->tap) {
+		n->tap[0] = o->tap_fd;
+		return 0;
+	}
+	for (unsigned i = 0; i < n->pairs; i++) {
+		n->tap[i] = tap_open(o->tap, n->pairs > 1, err);
+		if (n->tap[i] < 0)
+			return n->tap[i];
+	}
+	return 0;
+}
+
 int virtio_net_create(const struct virtio_net_opts *o, struct virtio_dev **out,
 		      struct verr *err)
 {
+	unsigned pairs = o->queue_pairs ? o->queue_pairs : 1;
 	struct virtio_net *n;
 	int r;
 
-	if (o->queue_pairs > 1)
-		return verr_set(err, ENOTSUP, "virtio-net: multiqueue is not implemented yet");
+	if (pairs > VIRTIO_NET_MAX_PAIRS || (pairs > 1 && !o->tap))
+		return verr_set(err, EINVAL, "virtio-net: %u queue pairs (1..%u, by tap name)",
+				pairs, VIRTIO_NET_MAX_PAIRS);
 	n = calloc(1, sizeof(*n));
 	if (!n)
 		return verr_set(err, ENOMEM, "virtio-net: out of memory");
-	n->tap = o->tap ? tap_open(o->tap, err) : o->tap_fd;
-	if (n->tap < 0) {
-		free(n);
-		return -err->code;
-	}
-	net_build_config(n, o);
-	r = virtio_dev_init(&n->dev, &net_ops, "virtio-net", 2, VIRTIO_NET_QUEUE_SIZE, err);
+	n->pairs = pairs;
+	r = net_open_taps(n, o, err);
 	if (r) {
 		net_destroy(&n->dev);
 		return r;
 	}
-	r = virtio_dev_watch_fd(&n->dev, n->tap, net_tap_readable, NULL, err);
+	net_build_config(n, o);
+	/* Queues: rx0, tx0, rx1, tx1, ..., then the control queue with MQ. */
+	r = virtio_dev_init(&n->dev, &net_ops, "virtio-net", 2 * pairs + (pairs > 1),
+			    VIRTIO_NET_QUEUE_SIZE, err);
+	if (r) {
+		net_destroy(&n->dev);
+		return r;
+	}
+	for (unsigned i = 0; i < pairs && !r; i++)
+		r = virtio_dev_watch_fd(&n->dev, n->tap[i], net_tap_readable, (void *)(uintptr_t)i,
+					err);
 	if (r) {
 		virtio_dev_destroy(&n->dev);
 		return r;

@@ -17,20 +17,27 @@
 #define VIRTIO_NET_F_HOST_TSO6 12
 #define VIRTIO_NET_F_HOST_ECN 13
 #define VIRTIO_NET_F_STATUS 16
+#define VIRTIO_NET_F_CTRL_VQ 17
+#define VIRTIO_NET_F_MQ 22
 
 #define VIRTIO_NET_HDR_SIZE 12     /* struct virtio_net_hdr with num_buffers (v1) */
 #define VIRTIO_NET_QUEUE_SIZE 256
 #define VIRTIO_NET_CONFIG_SIZE 12
+#define VIRTIO_NET_MAX_PAIRS 8
 
 struct virtio_net_opts {
 	const char *tap;            /* interface name; created if missing */
-	int tap_fd;                 /* with tap NULL: an open tap fd, adopted */
-	unsigned queue_pairs;       /* 0 or 1 (multiqueue is not implemented yet) */
+	int tap_fd;                 /* with tap NULL: an open tap fd, adopted (1 pair) */
+	unsigned queue_pairs;       /* 0 means 1; > 1 needs a multi_queue tap */
 	uint8_t mac[6];             /* all zero: derived from the tap name */
 };
 
 int virtio_net_create(const struct virtio_net_opts *o, struct virtio_dev **out,
 		      struct verr *err);
+
+/* Serve one control-queue command (exposed for tests): writes the ack. */
+int virtio_net_ctrl(struct virtio_dev *d, unsigned q, struct virtq_chain *c, uint32_t *used_len,
+		    struct verr *err);
 
 /* Check one TX chain (exposed for tests and the fuzzer): 0 and the frame
  * length if it can go to the tap, -EIO if the chain is malformed. */
