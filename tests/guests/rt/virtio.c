@@ -452,9 +452,11 @@ uint64_t vq_irqs(const struct vq *q)
 bool vq_wait_irq(const struct vq *q, uint64_t before, uint64_t timeout_us)
 {
 	uint64_t end = tsc_deadline(timeout_us);
-	while (vq_irqs(q) <= before)
+	while (vq_irqs(q) <= before) {
 		if (rdtsc() > end)
 			return false;
+		cpu_relax();
+	}
 	return true;
 }
 
