@@ -247,6 +247,8 @@ void virtio_open(struct vdev *d, uint16_t virtio_id, int nth, uint64_t wanted)
 	wr16(d->common + CC_MSIX, n < 0 ? VIRTIO_NO_VECTOR : 0);
 	if (n >= 0 && rd16(d->common + CC_MSIX) == 0)
 		d->config_cpu_vector = n;
+	printf("VIRTIO: MSI-X table of %u entries; config vector %s\n", d->msix_size,
+	       d->config_cpu_vector < 0 ? "refused" : "accepted");
 }
 
 struct vq *virtio_queue(struct vdev *d, uint16_t index, uint16_t max_size)
