@@ -207,9 +207,9 @@ def qemu_run(qemu, guests, name, cmdline, devices, netns=None, timeout=60):
         args = ["ip", "netns", "exec", netns] + args
     r = run(args, timeout=timeout, stdin=subprocess.DEVNULL)
     out, err = r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
-    # ACPI power-off (0) may lose the race with the debug-exit write (1).
+    # 0: ACPI power-off (guest_pass waits for it before the debug exit).
     assert pass_line(name) in out, f"no PASS line (rc {r.returncode})\n{out}\n{err}"
-    assert r.returncode in (0, 1), f"exit {r.returncode}\n{out}\n{err}"
+    assert r.returncode == 0, f"exit {r.returncode}\n{out}\n{err}"
     return out
 
 
