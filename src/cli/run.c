@@ -45,6 +45,9 @@ static void run_usage(FILE *out)
 		"      --restore STATE   restore a snapshot's state file instead of booting a kernel\n"
 		"      --restore-mem MEM the snapshot's memory file (mapped copy-on-write)\n"
 		"      --paused          with --restore: stay paused (resume through the API)\n"
+		"      --clone-overlays DIR  with --restore: each disk of the snapshot gets a new\n"
+		"                        qcow2 overlay in DIR (the snapshot's disk is its backing file);\n"
+		"                        --net options replace the snapshot's taps, in order\n"
 		"      --track-dirty-pages  log written pages, for diff snapshots\n"
 		"  -v, --verbose         more log output (repeat for debug)\n"
 		"  -h, --help            this help\n"
@@ -58,7 +61,7 @@ static void run_usage(FILE *out)
 }
 
 enum { OPT_NO_REBOOT = 256, OPT_OVERCOMMIT, OPT_DEBUG_EXIT, OPT_RESTORE, OPT_RESTORE_MEM,
-       OPT_PAUSED, OPT_DIRTY, OPT_API, OPT_CONFIG, OPT_DISK, OPT_NET, OPT_RNG };
+       OPT_PAUSED, OPT_DIRTY, OPT_API, OPT_CONFIG, OPT_DISK, OPT_NET, OPT_RNG, OPT_OVERLAYS };
 
 struct run_opts {
 	const char *restore, *restore_mem;
@@ -83,6 +86,7 @@ static const struct option run_options[] = {
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "rng", no_argument, NULL, OPT_RNG },
+	{ "clone-overlays", required_argument, NULL, OPT_OVERLAYS },
 	{ "track-dirty-pages", no_argument, NULL, OPT_DIRTY },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -250,6 +254,7 @@ static int parse_args(int argc, char **argv, struct vm_config *cfg, struct run_o
 				return -EINVAL;
 			break;
 		case OPT_RNG: cfg->rng = true; break;
+		case OPT_OVERLAYS: cfg->clone_overlay_dir = optarg; break;
 		case OPT_DIRTY: cfg->track_dirty_pages = true; break;
 		case 'v': verbose++; break;
 		case 'h': run_usage(stdout); return 1;
@@ -271,6 +276,10 @@ static int parse_args(int argc, char **argv, struct vm_config *cfg, struct run_o
 		return verr_set(err, EINVAL, "--restore and --kernel exclude each other");
 	if (ro->paused && !ro->restore)
 		return verr_set(err, EINVAL, "--paused needs --restore");
+	if (cfg->clone_overlay_dir && !ro->restore)
+		return verr_set(err, EINVAL, "--clone-overlays needs --restore");
+	if (ro->restore && (cfg->ndisks || cfg->rng))
+		return verr_set(err, EINVAL, "a restored VM has the snapshot's disks and devices: --disk and --rng do not go with --restore");
 	if ((ro->restore || ro->config) && (cfg->kernel || (ro->restore && ro->config)))
 		return verr_set(err, EINVAL, "--kernel, --config and --restore exclude each other");
 	if (!cfg->kernel && !ro->restore && !ro->config && !ro->api_socket)

@@ -36,6 +36,8 @@ enum snapshot_section {
 	SNAP_DEV_I8042,
 	SNAP_DEV_PM,
 	SNAP_DEV_PCI,
+	SNAP_VIRTIO_DEVICES = 20, /* what the VM's virtio devices are (disks, nets, rng) */
+	SNAP_VIRTIO = 21,         /* u32 index, then the transport's state */
 };
 
 struct snapshot_config {

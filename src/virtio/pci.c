@@ -636,3 +636,163 @@ struct virtio_dev *virtio_pci_dev(struct virtio_pci *vp)
 {
 	return vp->dev;
 }
+
+/* ---- snapshots ---- */
+
+struct vp_saved_queue {
+	uint64_t desc, driver, device;
+	uint16_t size, vector, base;
+	uint8_t enabled, started;
+};
+
+struct vp_saved_vec {
+	uint32_t addr_lo, addr_hi, data, ctrl;
+	uint8_t pending, pad[3];
+};
+
+struct vp_saved {
+	uint32_t device_id, nqueues, nvectors, dfselect, gfselect;
+	uint64_t driver_features;
+	uint16_t queue_select, config_vector;
+	uint8_t status, generation, isr, pad;
+	uint8_t config[PCI_CFG_SIZE];
+	struct vp_saved_queue q[VIRTIO_MAX_QUEUES];
+	struct vp_saved_vec vec[MAX_VECTORS];
+};
+
+static void restart_queue(struct virtio_pci *vp, unsigned i, uint16_t base)
+{
+	struct vp_queue *q = &vp->q[i];
+	struct virtio_queue_setup s = { q->size, q->desc, q->driver, q->device, base, q->kick_fd,
+					queue_notify, vp };
+	struct verr err = { 0 };
+
+	if (virtio_dev_queue_start(vp->dev, i, &s, &err) < 0) {
+		log_warn(vp->name, "queue %u: %s", i, err.msg);
+		vp->status |= STATUS_NEEDS_RESET;
+		q->started = false;
+	}
+}
+
+int virtio_pci_save(struct virtio_pci *vp, struct vbuf *out, struct verr *err)
+{
+	struct vp_saved *sv = calloc(1, sizeof(*sv));
+
+	if (!sv)
+		return verr_set(err, ENOMEM, "out of memory");
+	pthread_mutex_lock(&vp->cfg_lock);
+	pthread_mutex_lock(&vp->irq_lock);
+	sv->device_id = virtio_dev_id(vp->dev);
+	sv->nqueues = vp->nqueues;
+	sv->nvectors = vp->nvectors;
+	sv->dfselect = vp->dfselect;
+	sv->gfselect = vp->gfselect;
+	sv->driver_features = vp->driver_features;
+	sv->queue_select = vp->queue_select;
+	sv->config_vector = vp->config_vector;
+	sv->status = vp->status;
+	sv->generation = vp->generation;
+	sv->isr = vp->isr;
+	memcpy(sv->config, vp->pci.config, PCI_CFG_SIZE);
+	for (unsigned v = 0; v < vp->nvectors; v++)
+		sv->vec[v] = (struct vp_saved_vec){ vp->vec[v].addr_lo, vp->vec[v].addr_hi,
+			vp->vec[v].data, vp->vec[v].ctrl, vp->vec[v].pending, { 0 } };
+	pthread_mutex_unlock(&vp->irq_lock);
+	for (unsigned i = 0; i < vp->nqueues; i++) {
+		struct vp_queue *q = &vp->q[i];
+		uint16_t base = q->started ? virtio_dev_queue_stop(vp->dev, i) : 0;
+		sv->q[i] = (struct vp_saved_queue){ q->desc, q->driver, q->device, q->size, q->vector,
+			base, q->enabled, q->started };
+		if (q->started)
+			restart_queue(vp, i, base);
+	}
+	pthread_mutex_unlock(&vp->cfg_lock);
+	vbuf_put(out, sv, sizeof(*sv));
+	free(sv);
+	return out->oom ? verr_set(err, ENOMEM, "out of memory") : 0;
+}
+
+static int check_saved(struct virtio_pci *vp, const struct vp_saved *sv, struct verr *err)
+{
+	uint16_t max = virtio_dev_queue_max_size(vp->dev);
+
+	if (sv->device_id != (uint32_t)virtio_dev_id(vp->dev) || sv->nqueues != vp->nqueues ||
+	    sv->nvectors != vp->nvectors)
+		return verr_set(err, EINVAL, "%s: snapshot is of another device", vp->name);
+	if (sv->driver_features & ~virtio_dev_features(vp->dev))
+		return verr_set(err, EINVAL, "%s: snapshot features not offered here", vp->name);
+	if (sv->config_vector != NO_VECTOR && sv->config_vector >= vp->nvectors)
+		return verr_set(err, EINVAL, "%s: snapshot config vector out of range", vp->name);
+	for (unsigned i = 0; i < vp->nqueues; i++) {
+		const struct vp_saved_queue *q = &sv->q[i];
+		if (q->size > max || (q->size & (q->size - 1)) ||
+		    (q->vector != NO_VECTOR && q->vector >= vp->nvectors) ||
+		    (q->started && (!q->enabled || !q->size)))
+			return verr_set(err, EINVAL, "%s: snapshot queue %u is malformed", vp->name, i);
+	}
+	return 0;
+}
+
+static void apply_saved(struct virtio_pci *vp, const struct vp_saved *sv)
+{
+	pci_dev_restore_config(&vp->pci, sv->config, PCI_CFG_SIZE);
+	update_bar(vp);
+	vp->dfselect = sv->dfselect;
+	vp->gfselect = sv->gfselect;
+	vp->driver_features = sv->driver_features;
+	vp->queue_select = sv->queue_select;
+	vp->config_vector = sv->config_vector;
+	vp->status = sv->status;
+	pthread_mutex_lock(&vp->irq_lock);
+	vp->generation = sv->generation;
+	vp->isr = sv->isr;
+	for (unsigned v = 0; v < vp->nvectors; v++) {
+		const struct vp_saved_vec *e = &sv->vec[v];
+		vp->vec[v].addr_lo = e->addr_lo;
+		vp->vec[v].addr_hi = e->addr_hi;
+		vp->vec[v].data = e->data;
+		vp->vec[v].ctrl = e->ctrl & 1;
+		vp->vec[v].pending = e->pending != 0;
+		route_vector(vp, v);
+	}
+	pthread_mutex_unlock(&vp->irq_lock);
+	for (unsigned i = 0; i < vp->nqueues; i++) {
+		const struct vp_saved_queue *q = &sv->q[i];
+		vp->q[i].size = q->size ? q->size : virtio_dev_queue_max_size(vp->dev);
+		vp->q[i].vector = q->vector;
+		vp->q[i].enabled = q->enabled;
+		vp->q[i].desc = q->desc;
+		vp->q[i].driver = q->driver;
+		vp->q[i].device = q->device;
+	}
+}
+
+int virtio_pci_restore(struct virtio_pci *vp, const uint8_t *blob, size_t len, struct verr *err)
+{
+	struct vp_saved *sv;
+	int rc;
+
+	if (len != sizeof(*sv))
+		return verr_set(err, EINVAL, "%s: snapshot state is %zu bytes, expected %zu", vp->name,
+				len, sizeof(*sv));
+	sv = malloc(sizeof(*sv));
+	if (!sv)
+		return verr_set(err, ENOMEM, "out of memory");
+	memcpy(sv, blob, len);
+	pthread_mutex_lock(&vp->cfg_lock);
+	rc = check_saved(vp, sv, err);
+	if (rc == 0)
+		apply_saved(vp, sv);
+	if (rc == 0 && (vp->status & STATUS_DRIVER_OK) && !(vp->status & STATUS_NEEDS_RESET)) {
+		rc = virtio_dev_activate(vp->dev, vp->driver_features, &vp->mem, config_changed, vp, err);
+		for (unsigned i = 0; rc == 0 && i < vp->nqueues; i++) {
+			if (!sv->q[i].started)
+				continue;
+			vp->q[i].started = true;
+			restart_queue(vp, i, sv->q[i].base);
+		}
+	}
+	pthread_mutex_unlock(&vp->cfg_lock);
+	free(sv);
+	return rc;
+}

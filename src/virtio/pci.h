@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "core/err.h"
 #include "devices/bus.h"
 #include "devices/pci.h"
@@ -40,6 +41,13 @@ int virtio_pci_create(struct virtio_pci **out, struct virtio_dev *dev, struct pc
 		      const struct virtio_pci_platform *plat, const struct virtq_mem *mem,
 		      uint64_t bar_addr, struct verr *err);
 void virtio_pci_destroy(struct virtio_pci *vp);
+
+/* Snapshots. Save stops each running queue (so no request is half done),
+ * records where it stands, and starts it again; the vCPUs must be paused.
+ * Restore checks every value against this device before using any: the
+ * blob is untrusted. */
+int virtio_pci_save(struct virtio_pci *vp, struct vbuf *out, struct verr *err);
+int virtio_pci_restore(struct virtio_pci *vp, const uint8_t *blob, size_t len, struct verr *err);
 struct virtio_dev *virtio_pci_dev(struct virtio_pci *vp);
 
 #endif

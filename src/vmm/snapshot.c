@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "block/block.h"
 #include "core/log.h"
 #include "state/format.h"
 
@@ -29,6 +30,59 @@
 		save(dev, &st_);                \
 		vbuf_put_tlv(b, tag, &st_, sizeof(st_)); \
 	} while (0)
+
+#define NO_STR UINT32_MAX
+#define MAX_STR 4096
+
+static void put_str(struct vbuf *b, const char *str)
+{
+	uint32_t n = str ? (uint32_t)strlen(str) : NO_STR;
+
+	vbuf_put_u32(b, n);
+	if (str)
+		vbuf_put(b, str, n);
+}
+
+/* Absolute, so a restore from another directory finds the same files. */
+static void put_path(struct vbuf *b, const char *path)
+{
+	char *abs = realpath(path, NULL);
+
+	put_str(b, abs ? abs : path);
+	free(abs);
+}
+
+/* What the devices are (to re-create them), then each transport's state. */
+static int save_virtio(struct vm *vm, struct vbuf *p, struct verr *err)
+{
+	struct vbuf d = { 0 }, blob = { 0 };
+	int rc = 0;
+
+	vbuf_put_u32(&d, vm->cfg.ndisks);
+	for (unsigned i = 0; i < vm->cfg.ndisks; i++) {
+		const struct vm_disk *k = &vm->cfg.disks[i];
+		put_path(&d, k->path);
+		put_str(&d, k->format);
+		put_str(&d, k->serial);
+		vbuf_put_u32(&d, (uint32_t)k->read_only | (uint32_t)k->cache_none << 1);
+	}
+	vbuf_put_u32(&d, vm->cfg.nnets);
+	for (unsigned i = 0; i < vm->cfg.nnets; i++) {
+		put_str(&d, vm->cfg.nets[i].tap);
+		vbuf_put(&d, vm->cfg.nets[i].mac, 6);
+	}
+	vbuf_put_u32(&d, vm->cfg.rng);
+	vbuf_put_tlv(p, SNAP_VIRTIO_DEVICES, d.data, d.len);
+	for (unsigned i = 0; rc == 0 && i < vm->nvirtio; i++) {
+		blob.len = 0;
+		vbuf_put_u32(&blob, i);
+		rc = virtio_pci_save(vm->virtio[i], &blob, err);
+		vbuf_put_tlv(p, SNAP_VIRTIO, blob.data, blob.len);
+	}
+	vbuf_free(&d);
+	vbuf_free(&blob);
+	return rc;
+}
 
 static int save_state(struct vm *vm, struct vbuf *p, struct verr *err)
 {
@@ -53,6 +107,7 @@ static int save_state(struct vm *vm, struct vbuf *p, struct verr *err)
 	PUT_DEV(p, SNAP_DEV_I8042, i8042_save, &vm->i8042, struct i8042_state);
 	PUT_DEV(p, SNAP_DEV_PM, acpi_pm_save, &vm->pm, struct acpi_pm_state);
 	PUT_DEV(p, SNAP_DEV_PCI, pci_host_save, &vm->pci, struct pci_host_state);
+	rc = save_virtio(vm, p, err);
 out:
 	vbuf_free(&blob);
 	return rc;
@@ -203,11 +258,17 @@ int vm_snapshot_save(struct vm *vm, const char *state_path, const char *mem_path
 
 	if (vm_get_run_state(vm) != VM_STATE_PAUSED)
 		return verr_set(err, EPERM, "the VM must be paused to take a snapshot");
-	if (vm->nvirtio)
-		return verr_set(err, ENOTSUP, "snapshots of VMs with virtio devices are not supported yet");
+	if (diff && vm->nvirtio)
+		return verr_set(err, ENOTSUP, "diff snapshots of VMs with virtio devices are not supported: device writes to guest memory are not in KVM's dirty log");
 	if (diff && !vm->cfg.track_dirty_pages)
 		return verr_set(err, EINVAL, "diff snapshots need dirty page tracking (track_dirty_pages)");
 	rc = save_state(vm, &payload, err);
+	/* The disks must hold everything the guest wrote up to now: the
+	 * snapshot's memory (page cache) assumes it, and this process may be
+	 * killed right after. */
+	for (unsigned i = 0; rc == 0 && i < VM_MAX_DISKS; i++)
+		if (vm->disks[i] && (rc = block_flush(vm->disks[i], err)) < 0)
+			verr_prefix(err, "flushing %s: ", vm->cfg.disks[i].path);
 	if (rc == 0)
 		rc = write_memory(vm, mem_path, diff, err);
 	if (rc == 0)
@@ -229,6 +290,10 @@ struct parsed {
 	uint32_t vcpu_len[VM_MAX_VCPUS];
 	const uint8_t *dev[NDEV];
 	uint32_t dev_len[NDEV];
+	const uint8_t *virtio_devices;
+	uint32_t virtio_devices_len;
+	const uint8_t *virtio[VM_MAX_DISKS + VM_MAX_NETS + 1];
+	uint32_t virtio_len[VM_MAX_DISKS + VM_MAX_NETS + 1];
 };
 
 static const size_t dev_size[NDEV] = {
@@ -308,6 +373,23 @@ static int parse_section(struct parsed *p, uint32_t tag, const uint8_t *val, uin
 		p->vcpu_len[idx] = len - 4;
 		return 0;
 	}
+	case SNAP_VIRTIO_DEVICES:
+		if (p->virtio_devices)
+			return verr_set(err, EINVAL, "%s: two virtio device lists", name);
+		p->virtio_devices = val;
+		p->virtio_devices_len = len;
+		return 0;
+	case SNAP_VIRTIO: {
+		uint32_t idx;
+		if (len < 4)
+			return verr_set(err, EINVAL, "%s: short virtio section", name);
+		memcpy(&idx, val, 4);
+		if (idx >= VM_MAX_DISKS + VM_MAX_NETS + 1 || p->virtio[idx])
+			return verr_set(err, EINVAL, "%s: virtio section %u out of range or repeated", name, idx);
+		p->virtio[idx] = val + 4;
+		p->virtio_len[idx] = len - 4;
+		return 0;
+	}
 	default:
 		if (tag < SNAP_DEV_UART || tag >= SNAP_DEV_UART + NDEV)
 			return verr_set(err, EINVAL, "%s: unknown section %u", name, tag);
@@ -374,15 +456,151 @@ static int restore_devices(struct vm *vm, const struct parsed *p, struct verr *e
 	return 0;
 }
 
-static int restore_into(struct vm *vm, const struct parsed *p, const char *mem_path,
-			struct verr *err)
+/* A string from the device list, copied into storage the VM owns. */
+static int get_str(struct vm *vm, struct vreader *r, const char **out, struct verr *err)
+{
+	uint32_t n = vreader_u32(r);
+	char *s;
+
+	*out = NULL;
+	if (n == NO_STR)
+		return r->bad ? -EINVAL : 0;
+	if (n > MAX_STR || r->bad || n > r->left ||
+	    vm->nowned >= sizeof(vm->owned) / sizeof(vm->owned[0]))
+		return verr_set(err, EINVAL, "snapshot: malformed virtio device list");
+	s = strndup((const char *)r->p, n);
+	if (!s || memchr(r->p, 0, n)) {
+		free(s);
+		return verr_set(err, EINVAL, "snapshot: malformed string in the virtio device list");
+	}
+	vreader_get(r, NULL, n);
+	vm->owned[vm->nowned++] = s;
+	*out = s;
+	return 0;
+}
+
+static int read_devices(struct vm *vm, struct vreader *r, struct verr *err)
+{
+	struct vm_config *c = &vm->cfg;
+	int rc = 0;
+
+	c->ndisks = vreader_u32(r);
+	if (c->ndisks > VM_MAX_DISKS)
+		return verr_set(err, EINVAL, "snapshot: %u disks", c->ndisks);
+	for (unsigned i = 0; rc == 0 && i < c->ndisks; i++) {
+		struct vm_disk *d = &c->disks[i];
+		uint32_t flags;
+		if ((rc = get_str(vm, r, &d->path, err)) < 0 || (rc = get_str(vm, r, &d->format, err)) < 0 ||
+		    (rc = get_str(vm, r, &d->serial, err)) < 0)
+			break;
+		flags = vreader_u32(r);
+		d->read_only = flags & 1;
+		d->cache_none = (flags >> 1) & 1;
+		if (!d->path)
+			rc = verr_set(err, EINVAL, "snapshot: disk %u has no path", i);
+	}
+	c->nnets = rc == 0 ? vreader_u32(r) : 0;
+	if (c->nnets > VM_MAX_NETS)
+		return verr_set(err, EINVAL, "snapshot: %u network interfaces", c->nnets);
+	for (unsigned i = 0; rc == 0 && i < c->nnets; i++) {
+		rc = get_str(vm, r, &c->nets[i].tap, err);
+		vreader_get(r, c->nets[i].mac, 6);
+		if (rc == 0 && !c->nets[i].tap)
+			rc = verr_set(err, EINVAL, "snapshot: network interface %u has no tap", i);
+	}
+	c->rng = rc == 0 && vreader_u32(r) != 0;
+	if (rc == 0 && (r->bad || r->left))
+		rc = verr_set(err, EINVAL, "snapshot: malformed virtio device list");
+	return rc;
+}
+
+/* A clone writes to a fresh qcow2 overlay over each disk of the snapshot. */
+static int make_overlay(struct vm *vm, struct vm_disk *d, const char *dir, struct verr *err)
+{
+	struct block_open_opts ro = { .format = d->format };
+	struct block_create_opts co = { .backing_file = d->path, .compat = 3 };
+	struct block_info info;
+	struct block_dev *bd;
+	const char *base = strrchr(d->path, '/');
+	char *path;
+	int rc;
+
+	if ((rc = block_open(d->path, &ro, &bd, err)) < 0)
+		return rc;
+	rc = block_get_info(bd, &info, err);
+	co.size = info.virtual_size;
+	co.backing_format = info.format;
+	if (rc == 0 && asprintf(&path, "%s/%s.clone-%d.qcow2", dir, base ? base + 1 : d->path,
+				(int)getpid()) < 0)
+		rc = verr_set(err, ENOMEM, "out of memory");
+	if (rc == 0 && vm->nowned >= sizeof(vm->owned) / sizeof(vm->owned[0])) {
+		free(path);
+		rc = verr_set(err, ENOSPC, "too many disks");
+	}
+	if (rc == 0) {
+		vm->owned[vm->nowned++] = path;
+		rc = block_create("qcow2", path, &co, err);
+	}
+	block_close(bd);
+	if (rc == 0) {
+		d->path = path;
+		d->format = "qcow2";
+	}
+	return rc < 0 ? verr_prefix(err, "clone overlay for %s: ", d->path) : 0;
+}
+
+/* Devices of the snapshot, with what the command line overrides for a
+ * clone: taps (in order) and disk overlays. */
+static int configure_virtio(struct vm *vm, const struct parsed *p, const struct vm_config *base,
+			    struct verr *err)
+{
+	struct vreader r = vreader_init(p->virtio_devices, p->virtio_devices_len);
+	int rc;
+
+	if (!p->virtio_devices)
+		return verr_set(err, EINVAL, "snapshot lacks its virtio device list");
+	if ((rc = read_devices(vm, &r, err)) < 0)
+		return rc;
+	if (base->nnets && base->nnets != vm->cfg.nnets)
+		return verr_set(err, EINVAL, "the snapshot has %u network interfaces; give as many --net options, or none",
+				vm->cfg.nnets);
+	for (unsigned i = 0; i < base->nnets; i++)
+		vm->cfg.nets[i].tap = base->nets[i].tap;
+	for (unsigned i = 0; base->clone_overlay_dir && i < vm->cfg.ndisks; i++)
+		if ((rc = make_overlay(vm, &vm->cfg.disks[i], base->clone_overlay_dir, err)) < 0)
+			return rc;
+	return 0;
+}
+
+static int restore_virtio(struct vm *vm, const struct parsed *p, struct verr *err)
+{
+	int rc = 0;
+
+	for (unsigned i = 0; rc == 0 && i < vm->nvirtio; i++) {
+		if (!p->virtio[i])
+			return verr_set(err, EINVAL, "snapshot: state of virtio device %u missing", i);
+		rc = virtio_pci_restore(vm->virtio[i], p->virtio[i], p->virtio_len[i], err);
+	}
+	if (rc == 0 && vm->nvirtio < VM_MAX_DISKS + VM_MAX_NETS + 1 && p->virtio[vm->nvirtio])
+		rc = verr_set(err, EINVAL, "snapshot: more virtio devices than it lists");
+	return rc;
+}
+
+static int restore_into(struct vm *vm, const struct parsed *p, const struct vm_config *base,
+			const char *mem_path, struct verr *err)
 {
 	int rc = vm_setup_memory(vm, mem_path, err);
 
 	if (rc == 0)
 		rc = vm_setup_devices(vm, err);
 	if (rc == 0)
+		rc = configure_virtio(vm, p, base, err);
+	if (rc == 0)
+		rc = vm_setup_virtio(vm, err);
+	if (rc == 0)
 		rc = restore_devices(vm, p, err);
+	if (rc == 0)
+		rc = restore_virtio(vm, p, err);
 	if (rc == 0)
 		rc = accel_vm_restore(vm->accel, p->vm_blob, p->vm_len, err);
 	for (unsigned i = 0; rc == 0 && i < vm->nvcpus; i++)
@@ -411,9 +629,11 @@ int vm_snapshot_restore(struct vm **out, const struct vm_config *base, const cha
 	if (rc == 0) {
 		cfg.ncpus = p->cfg.ncpus;
 		cfg.mem_size = p->cfg.mem_size;
+		cfg.ndisks = cfg.nnets = 0;
+		cfg.rng = false;
 		rc = vm_alloc(&vm, &cfg, err);
 	}
-	if (rc == 0 && (rc = restore_into(vm, p, mem_path, err)) < 0) {
+	if (rc == 0 && (rc = restore_into(vm, p, base, mem_path, err)) < 0) {
 		vm_destroy(vm);
 		vm = NULL;
 	}

@@ -222,6 +222,8 @@ void vm_destroy(struct vm *vm)
 	for (unsigned i = 0; i < vm->nvcpus; i++)
 		accel_vcpu_destroy(vm->vcpus[i].accel);
 	free(vm->vcpus);
+	for (unsigned i = 0; i < vm->nowned; i++)
+		free(vm->owned[i]);
 	accel_vm_destroy(vm->accel);
 	guest_mem_destroy(&vm->mem);
 	if (vm->stop_efd >= 0)

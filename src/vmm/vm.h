@@ -47,6 +47,9 @@ struct vm_config {
 	struct vm_net nets[VM_MAX_NETS];
 	unsigned nnets;
 	bool rng;                /* virtio-rng */
+	/* Restore only: put each disk of the snapshot behind a new qcow2
+	 * overlay in this directory (clones must not share writable disks). */
+	const char *clone_overlay_dir;
 };
 
 enum vm_stop_reason {

@@ -55,6 +55,10 @@ struct vm {
 	struct accel_msi_route *msi;
 	unsigned nmsi, next_gsi;
 
+	/* strings the configuration points to that the VM owns (restored) */
+	char *owned[2 * VM_MAX_DISKS * 3 + VM_MAX_NETS];
+	unsigned nowned;
+
 	struct vcpu *vcpus;
 	unsigned nvcpus;
 
