@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 /usr/bin/python3 bench/boot.py "$@"
 /usr/bin/python3 bench/snapshot.py
+/usr/bin/python3 bench/virtio-blk-kvm.py
 for b in bench/img-bench.sh; do
   [ -x "$b" ] && "$b"
 done
