@@ -3,6 +3,7 @@
  * keeping it sparse: ranges that read as zeros are not written. */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,58 +71,179 @@ static int put(struct conv *c, uint64_t off, size_t n, struct verr *err)
 	return 0;
 }
 
-static int copy_run(struct conv *c, uint64_t off, uint64_t len, bool zero, struct verr *err)
+/* Reading and writing overlap: a reader thread walks the source into a
+ * small ring of buffers while this thread writes. The two touch different
+ * images, so no block device is shared between threads. */
+#define NSLOTS 4
+#define ZERO_PIECE (1ull << 30)
+
+struct piece {
+	uint64_t off, len;
+	bool zero;
+	uint8_t *buf;
+};
+
+struct pipeline {
+	struct conv *c;
+	pthread_mutex_t m;
+	pthread_cond_t cv;
+	struct piece slot[NSLOTS];
+	uint8_t *bufs[NSLOTS];
+	unsigned head, tail;     /* consumed / produced pieces */
+	bool done, failed, stop;
+	struct verr err;
+};
+
+/* Wait for a free slot; false if the writer gave up. */
+static bool slot_free(struct pipeline *p, unsigned *i)
 {
+	pthread_mutex_lock(&p->m);
+	while (p->tail - p->head == NSLOTS && !p->stop)
+		pthread_cond_wait(&p->cv, &p->m);
+	*i = p->tail % NSLOTS;
+	bool ok = !p->stop;
+	pthread_mutex_unlock(&p->m);
+	return ok;
+}
+
+static int produce(struct pipeline *p, uint64_t off, uint64_t len, bool zero)
+{
+	struct conv *c = p->c;
+
 	while (len) {
-		size_t n = len < CHUNK ? (size_t)len : CHUNK;
-		int r;
-		if (zero && c->fresh && !c->backed) {
-			r = 0;
-		} else if (zero && !c->backed) {
-			r = block_write_zeroes(c->dst, off, n, err);
-		} else {
-			if (zero)
-				memset(c->buf, 0, n);
-			else if ((r = block_read(c->src, off, c->buf, n, err)) < 0)
-				return r;
-			r = put(c, off, n, err);
-		}
+		uint64_t n = len < (zero ? ZERO_PIECE : CHUNK) ? len : (zero ? ZERO_PIECE : CHUNK);
+		unsigned i;
+		int r = 0;
+		if (!slot_free(p, &i))
+			return -ECANCELED;
+		if (!zero)
+			r = block_read(c->src, off, p->bufs[i], (size_t)n, &p->err);
 		if (r)
 			return r;
+		pthread_mutex_lock(&p->m);
+		p->slot[i] = (struct piece){ off, n, zero, p->bufs[i] };
+		p->tail++;
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->m);
 		off += n;
 		len -= n;
 	}
 	return 0;
 }
 
-static int run(struct conv *c, struct verr *err)
+static void *reader(void *arg)
 {
+	struct pipeline *p = arg;
+	struct conv *c = p->c;
 	uint64_t size = c->src->size, off = 0;
-	int last = -1;
+	int r = 0;
 
-	while (off < size) {
+	while (off < size && !r) {
 		struct block_status st;
-		int r = block_status_chain(c->src, off, size - off, &st, err);
+		r = block_status_chain(c->src, off, size - off, &st, &p->err);
 		if (r)
-			return r;
+			break;
 		/* Compression needs whole clusters: read everything, and let
 		 * put() skip the all-zero ones. */
 		if (c->compress) {
 			st.flags &= ~BLOCK_STATUS_ZERO;
 			st.length = size - off < CHUNK ? size - off : CHUNK;
 		}
-		r = copy_run(c, off, st.length, st.flags & BLOCK_STATUS_ZERO, err);
-		if (r)
-			return r;
+		r = produce(p, off, st.length, st.flags & BLOCK_STATUS_ZERO);
 		off += st.length;
-		if (c->progress && (int)(off * 100 / size) != last) {
-			last = (int)(off * 100 / size);
+	}
+	pthread_mutex_lock(&p->m);
+	p->done = true;
+	p->failed = r != 0 && r != -ECANCELED;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->m);
+	return NULL;
+}
+
+static int consume(struct conv *c, const struct piece *pc, struct verr *err)
+{
+	int r = 0;
+
+	c->buf = pc->buf;
+	if (!pc->zero)
+		return put(c, pc->off, (size_t)pc->len, err);
+	if (c->fresh && !c->backed)
+		return 0;
+	if (!c->backed)
+		return block_write_zeroes(c->dst, pc->off, pc->len, err);
+	/* Over a backing file, zeros must still be written where it differs. */
+	memset(c->buf, 0, CHUNK);
+	for (uint64_t o = 0; o < pc->len && !r; o += CHUNK)
+		r = put(c, pc->off + o, pc->len - o < CHUNK ? (size_t)(pc->len - o) : CHUNK, err);
+	return r;
+}
+
+static int next_piece(struct pipeline *p, struct piece *pc)
+{
+	pthread_mutex_lock(&p->m);
+	while (p->head == p->tail && !p->done)
+		pthread_cond_wait(&p->cv, &p->m);
+	bool have = p->head != p->tail;
+	if (have)
+		*pc = p->slot[p->head % NSLOTS];
+	pthread_mutex_unlock(&p->m);
+	return have;
+}
+
+static void release(struct pipeline *p, bool stop)
+{
+	pthread_mutex_lock(&p->m);
+	p->head++;
+	p->stop |= stop;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->m);
+}
+
+static int pump(struct conv *c, struct pipeline *p, struct verr *err)
+{
+	uint64_t size = c->src->size;
+	struct piece pc;
+	pthread_t th;
+	int last = -1, r = 0;
+
+	if (pthread_create(&th, NULL, reader, p))
+		return verr_set(err, EAGAIN, "cannot start the reader thread");
+	while (!r && next_piece(p, &pc)) {
+		r = consume(c, &pc, err);
+		release(p, r != 0);
+		if (c->progress && size && (int)((pc.off + pc.len) * 100 / size) != last) {
+			last = (int)((pc.off + pc.len) * 100 / size);
 			fprintf(stderr, "    (%d.00/100%%)\r", last);
 		}
 	}
-	if (c->progress)
+	pthread_join(th, NULL);
+	if (!r && p->failed) {
+		*err = p->err;
+		r = -(err->code ? err->code : EIO);
+	}
+	return r;
+}
+
+static int run(struct conv *c, struct verr *err)
+{
+	struct pipeline p = { .c = c };
+	int r = 0;
+
+	pthread_mutex_init(&p.m, NULL);
+	pthread_cond_init(&p.cv, NULL);
+	for (int i = 0; i < NSLOTS; i++)
+		if (!(p.bufs[i] = file_alloc(CHUNK)))
+			r = verr_set(err, ENOMEM, "out of memory");
+	if (!r)
+		r = pump(c, &p, err);
+	for (int i = 0; i < NSLOTS; i++)
+		free(p.bufs[i]);
+	pthread_cond_destroy(&p.cv);
+	pthread_mutex_destroy(&p.m);
+	c->buf = NULL;
+	if (c->progress && !r)
 		fprintf(stderr, "    (100.00/100%%)\n");
-	return block_flush(c->dst, err);
+	return r ? r : block_flush(c->dst, err);
 }
 
 struct conv_args {
@@ -160,7 +282,9 @@ static int parse(int argc, char **argv, struct conv_args *a, struct verr *err)
 
 int img_convert(int argc, char **argv)
 {
-	struct conv_args a = { .ofmt = "raw" };
+	/* As in qemu-img, the output defaults to cache=unsafe: a conversion that
+	 * dies half way is redone, not recovered, so it skips the flushes. */
+	struct conv_args a = { .ofmt = "raw", .cache = "unsafe" };
 	struct conv c = {0};
 	struct verr err = {0};
 	int r;
@@ -202,11 +326,9 @@ int img_convert(int argc, char **argv)
 		c.gran = block_granularity(c.dst);
 		if (c.gran < 4096 && !a.compress)
 			c.gran = 4096;
-		c.buf = file_alloc(CHUNK);
 		c.cmp = file_alloc(CHUNK);
-		r = c.buf && c.cmp ? run(&c, &err) : verr_set(&err, ENOMEM, "out of memory");
+		r = c.cmp ? run(&c, &err) : verr_set(&err, ENOMEM, "out of memory");
 	}
-	free(c.buf);
 	free(c.cmp);
 	block_close(c.dst);
 	block_close(c.src);

@@ -153,6 +153,32 @@ static void qcow2_close(struct block_dev *bd)
 	bd->opaque = NULL;
 }
 
+/* Data clusters that follow each other in the file are read in one go;
+ * anything else goes cluster by cluster through qcow2_read_cluster. */
+static int read_contiguous(struct qcow2 *q, uint64_t off, uint8_t *p, size_t len, size_t *n,
+			   struct verr *err)
+{
+	uint64_t in = off % q->cluster_size, host;
+	struct qcow2_map m;
+	int r = q->ext_l2 ? 0 : qcow2_lookup(q, off, &m, err);
+
+	if (r)
+		return r;
+	if (q->ext_l2 || m.type != QC_NORMAL)
+		return qcow2_read_cluster(q, off, p, in, *n, err);
+	host = m.host + in;
+	while (*n < len && *n < (8u << 20)) {
+		size_t more = len - *n < q->cluster_size ? len - *n : q->cluster_size;
+		r = qcow2_lookup(q, off + *n, &m, err);
+		if (r)
+			return r;
+		if (m.type != QC_NORMAL || m.host != host + *n)
+			break;
+		*n += more;
+	}
+	return qcow2_pread(q, host, p, *n, err);
+}
+
 static int qcow2_read(struct block_dev *bd, uint64_t off, void *buf, size_t len,
 		      struct verr *err)
 {
@@ -162,7 +188,7 @@ static int qcow2_read(struct block_dev *bd, uint64_t off, void *buf, size_t len,
 	while (len) {
 		uint64_t in = off % q->cluster_size;
 		size_t n = q->cluster_size - in < len ? (size_t)(q->cluster_size - in) : len;
-		int r = qcow2_read_cluster(q, off, p, in, n, err);
+		int r = read_contiguous(q, off, p, len, &n, err);
 		if (r)
 			return r;
 		p += n;
