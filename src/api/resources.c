@@ -145,6 +145,21 @@ int api_parse_vsock(struct json_object *o, struct vmm_vsock *v, struct verr *err
 	return rc;
 }
 
+int api_parse_clone(struct json_object *o, struct vmm_clone_request *r, struct verr *err)
+{
+	static const struct api_field f[] = {
+		AF_UINT_FIELD("count", struct vmm_clone_request, count, true),
+		AF_STR_FIELD("dir", struct vmm_clone_request, dir, true),
+	};
+	int rc = api_fields_parse(o, "clone", f, AF_COUNT(f), r, false, NULL, err);
+
+	if (rc == 0 && (r->count == 0 || r->count > VMM_MAX_CLONES))
+		rc = verr_set(err, EINVAL, "clone: count must be between 1 and %d", VMM_MAX_CLONES);
+	if (rc == 0 && r->dir[0] != '/')
+		rc = verr_set(err, EINVAL, "clone: dir must be an absolute path");
+	return rc;
+}
+
 struct snap_create_req {
 	struct vmm_snapshot_create s;
 	char snapshot_type[8];

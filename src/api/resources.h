@@ -36,6 +36,7 @@ int api_parse_snapshot_create(struct json_object *o, struct vmm_snapshot_create 
 int api_parse_snapshot_load(struct json_object *o, struct vmm_snapshot_load *s,
 			    struct verr *err);
 /* PATCH /vm: *pause is true for "Paused", false for "Resumed". */
+int api_parse_clone(struct json_object *o, struct vmm_clone_request *r, struct verr *err);
 int api_parse_vm_state(struct json_object *o, bool *pause, struct verr *err);
 int api_parse_action(struct json_object *o, enum api_action *a, struct verr *err);
 

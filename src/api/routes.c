@@ -258,10 +258,43 @@ static int h_get_stats(struct api_call *c)
 	return rc < 0 ? rc : out_or_enomem(c, api_json_stats(&st));
 }
 
+static struct json_object *clone_json(const struct vmm_clone_result *r)
+{
+	struct json_object *o = json_object_new_object(), *arr = json_object_new_array();
+
+	if (!o || !arr) {
+		json_object_put(o);
+		json_object_put(arr);
+		return NULL;
+	}
+	for (unsigned i = 0; i < r->count && i < VMM_MAX_CLONES; i++) {
+		struct json_object *e = json_object_new_object();
+		json_object_object_add(e, "pid", json_object_new_int(r->clones[i].pid));
+		json_object_object_add(e, "api_socket", json_object_new_string(r->clones[i].api_socket));
+		json_object_object_add(e, "console_log", json_object_new_string(r->clones[i].console_log));
+		json_object_array_add(arr, e);
+	}
+	json_object_object_add(o, "clones", arr);
+	return o;
+}
+
 static int h_put_clone(struct api_call *c)
 {
-	/* Reserved: the body shape is not fixed yet, see src/api/README.md. */
-	return verr_set(&c->err, ENOTSUP, "PUT /vireo/clone is not supported yet");
+	struct vmm_clone_request r = { 0 };
+	struct vmm_clone_result *res;
+	int rc;
+
+	NEED_OP(c, clone, "PUT /vireo/clone");
+	if ((rc = api_parse_clone(c->in, &r, &c->err)) < 0)
+		return rc;
+	res = calloc(1, sizeof(*res));
+	if (!res)
+		return verr_set(&c->err, ENOMEM, "out of memory");
+	rc = c->ops->clone(c->ctx, &r, res, &c->err);
+	if (rc == 0)
+		rc = out_or_enomem(c, clone_json(res));
+	free(res);
+	return rc;
 }
 
 /* Firecracker endpoints vireo does not implement: 400, not 404, so a

@@ -78,6 +78,24 @@ struct vmm_stats {
 	uint64_t guest_memory_bytes;
 };
 
+/* PUT /vireo/clone: snapshot this VM into dir and start `count` new VMMs
+ * restored from it, each with its own API socket, console log and disk
+ * overlays in dir/clone<N>/; the source VM goes on as it was. */
+#define VMM_MAX_CLONES 64
+struct vmm_clone_request {
+	uint32_t count;
+	char dir[3800];
+};
+
+struct vmm_clone_result {
+	uint32_t count;
+	struct {
+		int pid;
+		char api_socket[4096];
+		char console_log[4096];
+	} clones[VMM_MAX_CLONES];
+};
+
 /* One VMM instance as seen by the API. ctx is the VMM's own context. */
 struct vmm_ctl_ops {
 	void (*get_info)(void *ctx, struct vmm_info *out);
@@ -98,6 +116,8 @@ struct vmm_ctl_ops {
 			     struct vmm_drive *drives, unsigned *ndrives, unsigned max_drives,
 			     struct verr *err);
 	int (*get_stats)(void *ctx, struct vmm_stats *out, struct verr *err);
+	int (*clone)(void *ctx, const struct vmm_clone_request *r, struct vmm_clone_result *out,
+		     struct verr *err);
 };
 
 #endif

@@ -2,6 +2,10 @@
 #include "vmm/instance.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -336,6 +340,86 @@ static int op_get_stats(void *ctx, struct vmm_stats *out, struct verr *err)
 	return 0;
 }
 
+/* One restored VMM: our own binary, its console to a log file. */
+static int spawn_clone(struct vm *vm, const char *dir, unsigned k, struct vmm_clone_result *out,
+		       struct verr *err)
+{
+	char sub[4000], state[4100], mem[4100];
+	char *argv[16];
+	int argc = 0, rc;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none;
+	pid_t pid;
+
+	snprintf(sub, sizeof(sub), "%s/clone%u", dir, k);
+	snprintf(state, sizeof(state), "%s/clone.state", dir);
+	snprintf(mem, sizeof(mem), "%s/clone.mem", dir);
+	snprintf(out->clones[k].api_socket, sizeof(out->clones[k].api_socket), "%s/api.sock", sub);
+	snprintf(out->clones[k].console_log, sizeof(out->clones[k].console_log), "%s/console.log", sub);
+	if (mkdir(sub, 0700) < 0 && errno != EEXIST)
+		return verr_set(err, errno, "cannot create %s: %s", sub, strerror(errno));
+	argv[argc++] = "vireo";
+	argv[argc++] = "run";
+	argv[argc++] = "--restore";
+	argv[argc++] = state;
+	argv[argc++] = "--restore-mem";
+	argv[argc++] = mem;
+	argv[argc++] = "--api-socket";
+	argv[argc++] = out->clones[k].api_socket;
+	if (vm->cfg.ndisks) {
+		argv[argc++] = "--clone-overlays";
+		argv[argc++] = sub;
+	}
+	argv[argc] = NULL;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, out->clones[k].console_log,
+					 O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	/* this runs on the API thread, which blocks every signal: the clone
+	 * must start with none blocked */
+	posix_spawnattr_init(&attr);
+	sigemptyset(&none);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSID);
+	rc = posix_spawn(&pid, "/proc/self/exe", &fa, &attr, argv, NULL);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	if (rc != 0)
+		return verr_set(err, rc, "cannot start clone %u: %s", k, strerror(rc));
+	out->clones[k].pid = pid;
+	out->count = k + 1;
+	return 0;
+}
+
+static int op_clone(void *ctx, const struct vmm_clone_request *r, struct vmm_clone_result *out,
+		    struct verr *err)
+{
+	struct vm *vm = running_vm(ctx, err);
+	char state[4100], mem[4100];
+	bool was_running;
+	int rc;
+
+	if (!vm)
+		return -EPERM;
+	if (mkdir(r->dir, 0700) < 0 && errno != EEXIST)
+		return verr_set(err, errno, "cannot create %s: %s", r->dir, strerror(errno));
+	snprintf(state, sizeof(state), "%s/clone.state", r->dir);
+	snprintf(mem, sizeof(mem), "%s/clone.mem", r->dir);
+	was_running = vm_get_run_state(vm) == VM_STATE_RUNNING;
+	if (was_running && (rc = vm_pause(vm, err)) < 0)
+		return rc;
+	rc = vm_snapshot_save(vm, state, mem, false, err);
+	if (was_running)
+		vm_resume(vm, NULL);
+	/* Clones are not waited for: the kernel reaps them when they end. */
+	signal(SIGCHLD, SIG_IGN);
+	for (unsigned k = 0; rc == 0 && k < r->count; k++)
+		rc = spawn_clone(vm, r->dir, k, out, err);
+	return rc;
+}
+
 const struct vmm_ctl_ops vmm_instance_ops = {
 	.get_info = op_get_info,
 	.get_machine_config = op_get_machine_config,
@@ -352,4 +436,5 @@ const struct vmm_ctl_ops vmm_instance_ops = {
 	.snapshot_load = op_snapshot_load,
 	.get_vm_config = op_get_vm_config,
 	.get_stats = op_get_stats,
+	.clone = op_clone,
 };

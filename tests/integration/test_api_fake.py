@@ -145,7 +145,7 @@ def test_errors_have_firecracker_shape(api):
     resp = fault(api, "DELETE", "/machine-config", None, 405, "not allowed")
     assert resp.getheader("Allow") == "GET, PUT, PATCH"
     fault(api, "PUT", "/logger", {"log_path": "/l"}, 400, "not supported by vireo")
-    fault(api, "PUT", "/vireo/clone", {}, 400, "not supported yet")
+    fault(api, "PUT", "/vireo/clone", {}, 400, "not supported by this VMM")
 
 
 def test_query_string_and_trailing_slash(api):

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -299,3 +300,47 @@ def test_clones_get_their_own_disk_overlays(vireo, guests, kvm, tmp_path):
         assert info["backing-filename"] == str(disk.resolve())
         r = subprocess.run(["qemu-img", "check", str(overlays[0])], capture_output=True)
         assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.kvm
+def test_clone_endpoint(vireo, guests, kvm, tmp_path):
+    """PUT /vireo/clone: three restored VMMs from one running VM, each with
+    its own API socket and console log; they and the source all count on."""
+    sock = tmp_path / "src.sock"
+    vm = counter_vm(vireo, guests, sock)
+    pids = []
+    try:
+        vm.wait_count(2)
+        pattern = vm.pattern()
+        status, body = api(str(sock), "PUT", "/vireo/clone", {"count": 3, "dir": str(tmp_path / "c")})
+        assert status == 200, body
+        clones = body["clones"]
+        assert len(clones) == 3
+        pids = [c["pid"] for c in clones]
+        vm.read_for(0.2)
+        src_count = vm.counts()[-1][0]
+        vm.wait_count(src_count + 2)  # the source goes on
+        for c in clones:
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                text = open(c["console_log"], "rb").read().decode(errors="replace")
+                counts = [l.split() for l in text[:text.rfind("\n") + 1].splitlines()
+                          if l.startswith("COUNT ")]
+                if len(counts) >= 3:
+                    break
+                time.sleep(0.2)
+            assert len(counts) >= 3, text[-300:]
+            assert all(l[3] == pattern for l in counts)
+            assert int(counts[0][1]) >= 2
+            assert api(c["api_socket"], "GET", "/")[1]["state"] == "Running"
+        st, body = api(str(sock), "PUT", "/vireo/clone", {"count": 0, "dir": str(tmp_path / "d")})
+        assert st == 400 and "count" in body["fault_message"]
+        st, body = api(str(sock), "PUT", "/vireo/clone", {"count": 1, "dir": "relative"})
+        assert st == 400
+    finally:
+        vm.kill()
+        for pid in pids:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass

@@ -408,7 +408,7 @@ static void stats_and_clone(void **state)
 	assert_int_equal(jint(o, "vcpu_exits"), 5678);
 	assert_int_equal(jint(o, "guest_memory_bytes"), 128 << 20);
 	json_object_put(o);
-	expect_fault(f, "PUT", "/vireo/clone", "{}", 400, "not supported yet");
+	expect_fault(f, "PUT", "/vireo/clone", "{}", 400, "not supported by this VMM");
 	expect_fault(f, "GET", "/vireo/clone", NULL, 405, "allowed: PUT");
 }
 
