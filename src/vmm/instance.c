@@ -344,8 +344,8 @@ static int op_get_stats(void *ctx, struct vmm_stats *out, struct verr *err)
 static int spawn_clone(struct vm *vm, const char *dir, unsigned k, struct vmm_clone_result *out,
 		       struct verr *err)
 {
-	char sub[4000], state[4100], mem[4100];
-	char *argv[16];
+	char sub[4000], state[4100], mem[4100], net[VM_MAX_NETS][32];
+	char *argv[16 + 2 * VM_MAX_NETS];
 	int argc = 0, rc;
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -370,6 +370,13 @@ static int spawn_clone(struct vm *vm, const char *dir, unsigned k, struct vmm_cl
 	if (vm->cfg.ndisks) {
 		argv[argc++] = "--clone-overlays";
 		argv[argc++] = sub;
+	}
+	/* its own network attachment: a new tap per interface (the guest keeps
+	 * its MAC; give each clone's tap its own bridge or namespace) */
+	for (unsigned n = 0; n < vm->cfg.nnets; n++) {
+		snprintf(net[n], sizeof(net[n]), "tap=vc%dn%uk%u", (int)getpid() % 100000, n, k);
+		argv[argc++] = "--net";
+		argv[argc++] = net[n];
 	}
 	argv[argc] = NULL;
 	posix_spawn_file_actions_init(&fa);
