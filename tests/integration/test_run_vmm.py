@@ -141,3 +141,15 @@ def test_unclaimed_ports_do_not_stop_guest(vireo, kvm, guests):
     r = run([vireo, "run", "--kernel", str(guests / "demo.bzImage")], stdin=subprocess.DEVNULL)
     assert r.returncode == 0
     assert b"PASS demo" in r.stdout
+
+
+def test_overcommit_allows_more_than_host_memory(vireo, kvm, guests):
+    host = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    want = f"{(host >> 30) + 8}G"
+    r = run([vireo, "run", "--kernel", str(guests / "demo.elf"), "--memory", want],
+            stdin=subprocess.DEVNULL)
+    assert r.returncode == 2 and b"--overcommit" in r.stderr
+    r = run([vireo, "run", "--kernel", str(guests / "demo.elf"), "--memory", want, "--overcommit"],
+            stdin=subprocess.DEVNULL, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert b"PASS demo" in r.stdout
