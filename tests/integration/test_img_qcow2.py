@@ -355,3 +355,15 @@ def test_info_human_agrees(vireo, tmp_path):
     q = sh("qemu-img", "info", "a.qcow2").stdout.decode().splitlines()
     drop = lambda ls: [l for l in ls if not l.startswith("disk size")]
     assert drop(v) == drop(q)
+
+
+def test_snapshot_info_json_agrees(vireo, tmp_path):
+    img = tmp_path / "sj.qcow2"
+    sh(vireo, "img", "create", "-f", "qcow2", img, "1M")
+    sh(vireo, "img", "snapshot", "-c", "mine", img)
+    sh("qemu-img", "snapshot", "-c", "theirs", img)
+    v = json.loads(sh(vireo, "img", "info", "--output=json", img).stdout)["snapshots"]
+    q = json.loads(sh("qemu-img", "info", "--output=json", img).stdout)["snapshots"]
+    assert v == q
+    assert sh(vireo, "img", "snapshot", "-l", img).stdout == \
+        sh("qemu-img", "snapshot", "-l", img).stdout

@@ -374,10 +374,11 @@ int qcow2_snapshot_create(struct block_dev *bd, const char *name, struct verr *e
 	s.name = strdup(name);
 	s.date_sec = (uint32_t)ts.tv_sec;
 	s.date_nsec = (uint32_t)ts.tv_nsec;
-	s.extra_size = 16;
-	s.extra = calloc(1, 16);
+	/* vm_state_size_large, disk_size and icount, as qemu-img writes them. */
+	s.extra_size = 24;
+	s.extra = calloc(1, 24);
 	s.disk_size = bd->size;
-	s.icount = UINT64_MAX;
+	s.icount = 0;
 	ns = realloc(q->snaps, (q->nb_snapshots + 1) * sizeof(*ns));
 	if (!s.id || !s.name || !s.extra || !ns) {
 		free(s.id);
