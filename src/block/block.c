@@ -189,7 +189,9 @@ int block_open_backing(struct block_dev *bd, const char *name, const char *fmt,
 	bo.chain = &chain;
 	/* The chain struct lives on this stack frame: only the nested open uses it. */
 	r = block_open(path, &bo, &bd->backing, err);
-	if (r < 0 && err && !strstr(err->msg, "loop"))
+	/* Name the image whose backing file failed, once: deeper failures
+	 * already say which file of the chain is at fault. */
+	if (r < 0 && err && !strstr(err->msg, "loop") && !strstr(err->msg, "backing"))
 		verr_prefix(err, "%s: cannot open backing file: ", bd->filename);
 	if (r == 0) {
 		struct stat st;

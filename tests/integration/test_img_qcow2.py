@@ -367,3 +367,37 @@ def test_snapshot_info_json_agrees(vireo, tmp_path):
     assert v == q
     assert sh(vireo, "img", "snapshot", "-l", img).stdout == \
         sh("qemu-img", "snapshot", "-l", img).stdout
+
+
+def test_check_repairs_refcount_corruption(vireo, tmp_path):
+    import struct
+    img = tmp_path / "rc.qcow2"
+    sh(vireo, "img", "create", "-f", "qcow2", img, "1M")
+    qio(img, "write -P 4 0 256k")
+    with open(img, "r+b") as f:
+        f.seek(48)
+        rt = struct.unpack(">Q", f.read(8))[0]
+        f.seek(rt)
+        rb = struct.unpack(">Q", f.read(8))[0]
+        # Zero the refcount of the last data cluster: a real corruption.
+        f.seek(0, 2)
+        last = f.tell() // 65536 - 1
+        f.seek(rb + 2 * last)
+        f.write(b"\0\0")
+    assert sh(vireo, "img", "check", img, ok=False).returncode == 2
+    assert sh("qemu-img", "check", img, ok=False).returncode == 2
+    assert sh(vireo, "img", "check", "-r", "leaks", img, ok=False).returncode == 2
+    assert sh(vireo, "img", "check", "-r", "all", img, ok=False).returncode == 0
+    qemu_check_clean(img)
+    qio(img, "read -P 4 0 256k")
+
+
+def test_backing_depth_limit(vireo, tmp_path):
+    os.chdir(tmp_path)
+    sh(vireo, "img", "create", "-f", "qcow2", "l0.qcow2", "1M")
+    for i in range(1, 67):
+        sh(vireo, "img", "create", "-u", "-f", "qcow2", "-b", f"l{i - 1}.qcow2", "-F", "qcow2",
+           f"l{i}.qcow2", "1M")
+    r = sh(vireo, "img", "convert", "-O", "raw", "l66.qcow2", "x.raw", ok=False)
+    assert r.returncode != 0 and b"deeper than 64" in r.stderr
+    sh(vireo, "img", "convert", "-O", "raw", "l60.qcow2", "x.raw")
