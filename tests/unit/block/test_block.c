@@ -362,6 +362,97 @@ static void vmdk_roundtrip(void **state)
 	}
 }
 
+/* Random writes, zero writes, discards, compressed writes and snapshots on
+ * a qcow2 image over a backing file, checked against a flat model. */
+static void random_ops_variant(void **state, uint32_t cs, int compat, unsigned seed)
+{
+	char base[BLOCK_PATH_MAX], top[BLOCK_PATH_MAX];
+	const uint64_t size = 2 << 20;
+	struct block_create_opts co = { .size = size, .cluster_size = cs, .compat = compat };
+	struct verr err = {0};
+	uint8_t *model = malloc(size), *buf = malloc(size), *got = malloc(size);
+	struct block_check chk;
+	struct block_dev *bd;
+
+	srand(seed);
+	path(state, "base.qcow2", base);
+	path(state, "top.qcow2", top);
+	assert_int_equal(block_create("qcow2", base, &co, &err), 0);
+	bd = open_img(base, "qcow2", true);
+	fill(model, size, seed);
+	assert_int_equal(block_write(bd, 0, model, size / 2, &err), 0);
+	memset(model + size / 2, 0, size / 2);
+	block_close(bd);
+	co.backing_file = "base.qcow2";
+	co.backing_format = "qcow2";
+	assert_int_equal(block_create("qcow2", top, &co, &err), 0);
+	bd = open_img(top, "qcow2", true);
+	for (int i = 0; i < 600; i++) {
+		uint64_t off = (uint64_t)rand() % size, len = 1 + (uint64_t)rand() % (3 * cs);
+		int op = rand() % 10;
+		if (off + len > size)
+			len = size - off;
+		if (op < 5) {
+			for (uint64_t k = 0; k < len; k++)
+				buf[k] = (uint8_t)rand();
+			assert_int_equal(block_write(bd, off, buf, len, &err), 0);
+			memcpy(model + off, buf, len);
+		} else if (op < 7) {
+			assert_int_equal(block_write_zeroes(bd, off, len, &err), 0);
+			memset(model + off, 0, len);
+		} else if (op < 8) {
+			off -= off % cs;
+			len = cs;
+			if (off + len > size)
+				continue;
+			memset(buf, (uint8_t)i, len);
+			assert_int_equal(block_write_compressed(bd, off, buf, len, &err), 0);
+			memcpy(model + off, buf, len);
+		} else if (op < 9) {
+			/* Discarded data reads from below: mirror it from the base. */
+			struct block_dev *b = open_img(base, "qcow2", false);
+			off -= off % cs;
+			len = len < cs ? cs : len - len % cs;
+			if (off + len > size)
+				len = (size - off) - (size - off) % cs;
+			assert_int_equal(block_discard(bd, off, len, &err), 0);
+			assert_int_equal(block_read(b, off, model + off, len, &err), 0);
+			block_close(b);
+		} else if (i % 50 == 9) {
+			char name[16];
+			snprintf(name, sizeof(name), "s%d", i);
+			if (compat == 3)
+				assert_int_equal(bd->drv->snapshot_create(bd, name, &err), 0);
+		}
+		if (i % 97 == 0) {
+			assert_int_equal(block_read(bd, 0, got, size, &err), 0);
+			assert_memory_equal(model, got, size);
+		}
+	}
+	assert_int_equal(block_flush(bd, &err), 0);
+	assert_int_equal(block_read(bd, 0, got, size, &err), 0);
+	assert_memory_equal(model, got, size);
+	block_close(bd);
+	bd = open_img(top, "qcow2", false);
+	assert_int_equal(block_read(bd, 0, got, size, &err), 0);
+	assert_memory_equal(model, got, size);
+	assert_int_equal(block_check(bd, BLOCK_FIX_NONE, &chk, &err), 0);
+	assert_int_equal(chk.corruptions, 0);
+	assert_int_equal(chk.leaks, 0);
+	block_close(bd);
+	free(model);
+	free(buf);
+	free(got);
+}
+
+static void random_ops(void **state)
+{
+	random_ops_variant(state, 65536, 3, 1);
+	random_ops_variant(state, 512, 3, 2);
+	random_ops_variant(state, 4096, 2, 3);
+	random_ops_variant(state, 2 << 20, 3, 4);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -375,6 +466,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(snapshots, setup, teardown),
 		cmocka_unit_test_setup_teardown(async_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(vmdk_roundtrip, setup, teardown),
+		cmocka_unit_test_setup_teardown(random_ops, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
