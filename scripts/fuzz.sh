@@ -14,8 +14,8 @@ CC=${CLANG:-clang}
 mkdir -p "$OUT/obj"
 SAN=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
 CFLAGS=(-std=c17 -D_GNU_SOURCE -DVIREO_VERSION='"fuzz"' -Isrc -Itests/unit/api -g -O1
-        $(pkg-config --cflags json-c))
-LIBS=(-luring -lz -lzstd -ljson-c -lmicrohttpd -lcurl -lpthread -lm)
+        $(pkg-config --cflags json-c libmicrohttpd libcurl))
+LIBS=(-luring -lz -lzstd -ljson-c -lpthread -lm)
 TARGETS=("$@")
 if [ ${#TARGETS[@]} -eq 0 ]; then
   for f in tests/fuzz/fuzz_*.c; do t=$(basename "$f" .c); TARGETS+=("${t#fuzz_}"); done
