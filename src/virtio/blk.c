@@ -210,8 +210,18 @@ static uint8_t blk_dispatch(struct virtio_blk *b, struct virtq_chain *c, const s
 
 	switch (h->type) {
 	case VIRTIO_BLK_T_IN:
-	case VIRTIO_BLK_T_OUT:
 		return blk_read_write(b, c, h, written);
+	case VIRTIO_BLK_T_OUT: {
+		uint8_t st = blk_read_write(b, c, h, written);
+		/* Without a negotiated FLUSH the driver cannot ask for one, so
+		 * writes must be durable when they complete (virtio 1.2, 5.2.6.2). */
+		if (st == VIRTIO_BLK_S_OK && !(b->dev.features & (1ull << VIRTIO_BLK_F_FLUSH)) &&
+		    block_flush(b->bd, &err) < 0) {
+			log_warn(b->dev.name, "write-through flush: %s", err.msg);
+			st = VIRTIO_BLK_S_IOERR;
+		}
+		return st;
+	}
 	case VIRTIO_BLK_T_FLUSH:
 		if (block_flush(b->bd, &err) < 0) {
 			log_warn(b->dev.name, "flush: %s", err.msg);
