@@ -20,9 +20,11 @@
 #include "virtio/net.h"
 #include "virtio/rng.h"
 #include "virtio/vhost_user.h"
+#include "virtio/vsock.h"
 
 struct vu_opts {
-	const char *socket, *image, *format, *tap;
+	const char *socket, *image, *format, *tap, *uds_path;
+	unsigned long long cid;
 	bool read_only;
 	unsigned queues;
 };
@@ -34,6 +36,7 @@ static void usage(FILE *out)
 		"                            [--readonly] [--num-queues N] [-v]\n"
 		"       vireo vhost-user net --socket PATH --tap NAME [--num-queue-pairs N] [-v]\n"
 		"       vireo vhost-user rng --socket PATH [-v]\n"
+		"       vireo vhost-user vsock --socket PATH --guest-cid N --uds-path P [-v]\n"
 		"\n"
 		"Serve a virtio device to a vhost-user front end (QEMU: -chardev socket,path=PATH\n"
 		"-device vhost-user-blk-pci,chardev=... or -netdev vhost-user,chardev=...).\n"
@@ -47,6 +50,9 @@ static void usage(FILE *out)
 		"  --num-queues N       blk request queues (1..%u, default 1)\n"
 		"  --tap NAME           existing or new tap interface for net\n"
 		"  --num-queue-pairs N  net queue pairs (1..%u, default 1)\n"
+		"  --guest-cid N        vsock: the guest's context ID (>= 3)\n"
+		"  --uds-path P         vsock: host side; guest connections to port X go to P_X,\n"
+		"                       host programs connect to P and send \"CONNECT <port>\\n\"\n"
 		"  -v, --verbose        log more (twice: debug)\n",
 		VIRTIO_MAX_QUEUES, VIRTIO_NET_MAX_PAIRS);
 }
@@ -59,6 +65,8 @@ static const struct option vu_options[] = {
 	{ "num-queues", required_argument, NULL, 'q' },
 	{ "num-queue-pairs", required_argument, NULL, 'q' },
 	{ "tap", required_argument, NULL, 't' },
+	{ "guest-cid", required_argument, NULL, 'c' },
+	{ "uds-path", required_argument, NULL, 'u' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -91,6 +99,16 @@ static int parse(int argc, char **argv, struct vu_opts *o, struct verr *err)
 		case 'f': o->format = optarg; break;
 		case 'r': o->read_only = true; break;
 		case 't': o->tap = optarg; break;
+		case 'u': o->uds_path = optarg; break;
+		case 'c': {
+			char *end;
+
+			errno = 0;
+			o->cid = strtoull(optarg, &end, 10);
+			if (!*optarg || *end || errno || optarg[0] == '-')
+				return verr_set(err, EINVAL, "invalid --guest-cid '%s'", optarg);
+			break;
+		}
 		case 'q':
 			if (parse_count(optarg, VIRTIO_MAX_QUEUES, &o->queues, err))
 				return -EINVAL;
@@ -155,8 +173,12 @@ static int make_dev(const char *kind, const struct vu_opts *o, struct block_dev 
 	if (!strcmp(kind, "net"))
 		return make_net(o, dev, err);
 	if (o->image || o->format || o->read_only || o->tap || o->queues > 1)
-		return verr_set(err, EINVAL, "rng takes only --socket");
-	return virtio_rng_create(dev, err);
+		return verr_set(err, EINVAL, "%s: unexpected blk or net option", kind);
+	if (!strcmp(kind, "rng"))
+		return virtio_rng_create(dev, err);
+	if (!o->uds_path || !o->cid)
+		return verr_set(err, EINVAL, "vsock needs --guest-cid N and --uds-path P");
+	return virtio_vsock_create(o->cid, o->uds_path, dev, err);
 }
 
 /* Signals become a readable fd so the server loop can stop cleanly; they are
@@ -203,8 +225,9 @@ int cmd_vhost_user(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	if (strcmp(kind, "blk") && strcmp(kind, "net") && strcmp(kind, "rng")) {
-		fprintf(stderr, "vireo vhost-user: expected 'blk', 'net' or 'rng'%s%s\n",
+	if (strcmp(kind, "blk") && strcmp(kind, "net") && strcmp(kind, "rng") &&
+	    strcmp(kind, "vsock")) {
+		fprintf(stderr, "vireo vhost-user: expected 'blk', 'net', 'rng' or 'vsock'%s%s\n",
 			*kind ? ", not " : "", kind);
 		usage(stderr);
 		return VIREO_EXIT_CONFIG;
