@@ -3,7 +3,8 @@
 # vireo img vs qemu-img, side by side on the same files, alternating runs,
 # median of RUNS (default 5). Prints seconds and the ratio vireo/qemu
 # (below 1.0: vireo is faster).
-#   bench/img-bench.sh [path-to-vireo]      env: RUNS, WORK (scratch dir), SIZE_MB
+#   bench/img-bench.sh [path-to-vireo]
+#   env: RUNS, WORK (scratch dir), SIZE_MB, COUNT_WB, COUNT_NONE, ONLY (regex)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VIREO=${1:-${VIREO:-$ROOT/build/vireo}}
@@ -48,6 +49,8 @@ printf "\n%-44s %10s %10s %8s\n" "benchmark" "vireo s" "qemu s" "ratio"
 # compare <label> <setup-fn> <vireo args...> -- <qemu args...>
 compare() {
   local label=$1 prep=$2; shift 2
+  # ONLY=regex runs just the matching benchmarks.
+  if [ -n "${ONLY:-}" ] && ! [[ $label =~ $ONLY ]]; then return 0; fi
   local -a va=() qa=()
   while [ "$1" != "--" ]; do va+=("$1"); shift; done; shift
   qa=("$@")

@@ -11,7 +11,7 @@
 #include "block/file.h"
 #include "img/img_priv.h"
 
-#define CHUNK (2u << 20)
+#define CHUNK (8u << 20)
 
 struct conv {
 	struct block_dev *src, *dst;

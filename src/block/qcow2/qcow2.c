@@ -6,6 +6,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "block/file.h"
 #include "block/qcow2/qcow2.h"
@@ -308,22 +309,23 @@ static int store_compressed(struct qcow2 *q, uint64_t off, const uint8_t *src,
 
 /* Compression is CPU-bound and independent per cluster: spread it over a
  * few threads, then allocate and write in order on the caller's thread. */
-#define COMP_THREADS 4
+#define COMP_THREADS 8
 
 struct comp_job {
 	const struct qcow2 *q;
 	const uint8_t *src;
 	uint8_t *dst;
 	size_t *clen;
-	size_t first, step, n;
+	size_t n;
+	atomic_size_t next;      /* clusters are taken one at a time: no stragglers */
 };
 
 static void *comp_worker(void *arg)
 {
 	struct comp_job *j = arg;
-	size_t cs = j->q->cluster_size;
+	size_t cs = j->q->cluster_size, k;
 
-	for (size_t k = j->first; k < j->n; k += j->step) {
+	while ((k = atomic_fetch_add(&j->next, 1)) < j->n) {
 		size_t c = qcow2_compress(j->q->compression_type, j->src + k * cs, cs,
 					  j->dst + k * cs, cs - 512);
 		j->clen[k] = c >= cs - 512 ? 0 : c;
@@ -337,7 +339,7 @@ static int compress_batch(struct qcow2 *q, uint64_t off, const uint8_t *src, siz
 	size_t cs = q->cluster_size;
 	uint8_t *dst = malloc(n * cs);
 	size_t *clen = calloc(n, sizeof(size_t));
-	struct comp_job jobs[COMP_THREADS];
+	struct comp_job job = { .q = q, .src = src, .n = n };
 	pthread_t th[COMP_THREADS];
 	int nt = n < COMP_THREADS ? (int)n : COMP_THREADS, started = 0, r = 0;
 
@@ -346,17 +348,15 @@ static int compress_batch(struct qcow2 *q, uint64_t off, const uint8_t *src, siz
 		free(clen);
 		return verr_set(err, ENOMEM, "out of memory");
 	}
-	for (int t = 0; t < nt; t++) {
-		jobs[t] = (struct comp_job){ q, src, dst, clen, (size_t)t, (size_t)nt, n };
-		if (t > 0 && pthread_create(&th[t], NULL, comp_worker, &jobs[t]) == 0)
-			started |= 1 << t;
-		else if (t > 0)
-			comp_worker(&jobs[t]);
-	}
-	comp_worker(&jobs[0]);
+	job.dst = dst;
+	job.clen = clen;
+	atomic_init(&job.next, 0);
 	for (int t = 1; t < nt; t++)
-		if (started & (1 << t))
-			pthread_join(th[t], NULL);
+		if (pthread_create(&th[started], NULL, comp_worker, &job) == 0)
+			started++;
+	comp_worker(&job);
+	for (int t = 0; t < started; t++)
+		pthread_join(th[t], NULL);
 	for (size_t k = 0; k < n && !r; k++)
 		r = store_compressed(q, off + k * cs, src + k * cs, dst + k * cs, clen[k], err);
 	free(dst);
