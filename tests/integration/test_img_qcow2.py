@@ -401,3 +401,15 @@ def test_backing_depth_limit(vireo, tmp_path):
     r = sh(vireo, "img", "convert", "-O", "raw", "l66.qcow2", "x.raw", ok=False)
     assert r.returncode != 0 and b"deeper than 64" in r.stderr
     sh(vireo, "img", "convert", "-O", "raw", "l60.qcow2", "x.raw")
+
+
+def test_amend_downgrade_keeps_zero_clusters(vireo, tmp_path):
+    img, raw = tmp_path / "am.qcow2", tmp_path / "am.raw"
+    sh(vireo, "img", "create", "-f", "qcow2", img, "4M")
+    qio(img, "write -P 1 0 1M", "write -z 64k 128k")
+    sh("qemu-img", "convert", "-O", "raw", img, raw)
+    sh(vireo, "img", "amend", "-o", "compat=0.10", img)
+    assert json.loads(sh("qemu-img", "info", "--output=json", img).stdout)[
+        "format-specific"]["data"]["compat"] == "0.10"
+    qemu_check_clean(img)
+    sh("qemu-img", "compare", raw, img)
