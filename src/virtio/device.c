@@ -152,10 +152,13 @@ uint16_t virtio_dev_queue_stop(struct virtio_dev *d, unsigned q)
 	vq = &d->q[q];
 	base = vq->vq.last_avail;
 	if (vq->started) {
-		epoll_ctl(d->epfd, EPOLL_CTL_DEL, vq->kick_fd, NULL);
+		int fd = vq->kick_fd;
+
+		/* Unpublish the fd before closing it, for virtio_dev_kick. */
+		__atomic_store_n(&vq->kick_fd, -1, __ATOMIC_RELEASE);
+		epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, NULL);
 		if (vq->own_kick)
-			close(vq->kick_fd);
-		vq->kick_fd = -1;
+			close(fd);
 		vq->started = false;
 	}
 	pthread_mutex_unlock(&d->lock);

@@ -150,7 +150,9 @@ int virtio_dev_queue_start(struct virtio_dev *d, unsigned q, const struct virtio
 /* Stop serving queue q (waits for a walk in progress) and return the next
  * available index to consume (vhost-user GET_VRING_BASE). */
 uint16_t virtio_dev_queue_stop(struct virtio_dev *d, unsigned q);
-/* Driver notification for a queue started with kick_fd -1. */
+/* Driver notification for a queue started with kick_fd -1. Callable from
+ * any thread (a vCPU's MMIO exit), but not concurrently with stopping or
+ * resetting that queue: the transport serialises those. */
 void virtio_dev_kick(struct virtio_dev *d, unsigned q);
 /* Device reset (status 0): stops every queue, forgets the features, clears
  * needs-reset, and resets the model. */

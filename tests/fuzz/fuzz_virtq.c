@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "block/block.h"
@@ -37,6 +38,7 @@ struct fuzz_ctx {
 	struct block_dev *bd;
 	struct virtio_dev *blk;
 	struct virtio_dev *rng;
+	struct virtio_dev *net;
 	struct virtq_chain chain;
 };
 
@@ -62,6 +64,7 @@ static struct fuzz_ctx *setup(void)
 	struct block_open_opts oo = { .format = "raw", .read_write = true };
 	struct virtq_mem none = { .gpa_to_hva = no_mem };
 	struct virtio_blk_opts bo = { .num_queues = 1 };
+	struct virtio_net_opts no = { 0 };
 	struct verr err = { 0 };
 	int fd;
 
@@ -74,7 +77,9 @@ static struct fuzz_ctx *setup(void)
 	close(fd);
 	unlink(path);
 	bo.bd = ctx->bd;
-	if (virtio_blk_create(&bo, &ctx->blk, &err) || virtio_rng_create(&ctx->rng, &err))
+	no.tap_fd = eventfd(0, EFD_NONBLOCK);
+	if (virtio_blk_create(&bo, &ctx->blk, &err) || virtio_rng_create(&ctx->rng, &err) ||
+	    virtio_net_create(&no, &ctx->net, &err))
 		abort();
 	virtio_dev_activate(ctx->blk, virtio_dev_features(ctx->blk), &none, NULL, NULL, &err);
 	virtio_dev_activate(ctx->rng, virtio_dev_features(ctx->rng), &none, NULL, NULL, &err);
@@ -125,6 +130,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (r <= 0)
 				break;
 			virtio_net_tx_check(&ctx->chain, &frame, &err);
+			if (data[10] & 2) {
+				uint32_t acked = 0;
+
+				virtio_net_ctrl(ctx->net, 2, &ctx->chain, &acked, &err);
+			}
 			if (d == ctx->rng)
 				r = virtio_rng_handle(d, 0, &ctx->chain, &used, &err);
 			else
