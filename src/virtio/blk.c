@@ -19,6 +19,7 @@
 #define SEG_MAX (VIRTIO_BLK_QUEUE_SIZE - 2)
 #define MAX_DISCARD_SEG 32u
 #define MAX_DISCARD_SECTORS (1u << 22)   /* 2 GiB per segment */
+#define BOUNCE_MAX (2u << 20)
 
 struct virtio_blk {
 	struct virtio_dev dev;
@@ -27,6 +28,7 @@ struct virtio_blk {
 	unsigned num_queues;
 	uint8_t config[VIRTIO_BLK_CONFIG_SIZE];
 	char serial[ID_BYTES];
+	uint8_t *bounce;           /* BOUNCE_MAX bytes, I/O thread only */
 };
 
 struct blk_hdr {
@@ -93,8 +95,8 @@ static void blk_config_read(struct virtio_dev *d, uint32_t off, void *buf, uint3
 }
 
 /* Move len bytes between the image at off and the chain's segments
- * iov[0..n) starting skip bytes in. */
-static int blk_rw(struct virtio_blk *b, bool write, uint64_t off, const struct iovec *iov,
+ * iov[0..n) starting skip bytes in, one block-layer call per segment. */
+static int blk_rw_segs(struct virtio_blk *b, bool write, uint64_t off, const struct iovec *iov,
 		  unsigned n, size_t skip, size_t len)
 {
 	struct verr err = { 0 };
@@ -123,6 +125,30 @@ static int blk_rw(struct virtio_blk *b, bool write, uint64_t off, const struct i
 		len -= l;
 	}
 	return 0;
+}
+
+/* A guest's large request arrives as many page-sized segments; one copy
+ * through a bounce buffer costs far less than a system call per page. */
+static int blk_rw(struct virtio_blk *b, bool write, uint64_t off, const struct iovec *iov,
+		  unsigned n, size_t skip, size_t len)
+{
+	struct verr err = { 0 };
+	int r;
+
+	if (len > BOUNCE_MAX || n < 2 || !b->bounce)
+		return blk_rw_segs(b, write, off, iov, n, skip, len);
+	if (write) {
+		iov_to_buf(iov, n, skip, b->bounce, len);
+		r = block_write(b->bd, off, b->bounce, len, &err);
+	} else {
+		r = block_read(b->bd, off, b->bounce, len, &err);
+		if (r >= 0)
+			iov_from_buf(iov, n, skip, b->bounce, len);
+	}
+	if (r < 0)
+		log_warn(b->dev.name, "%s at %llu: %s", write ? "write" : "read",
+			 (unsigned long long)off, err.msg);
+	return r < 0 ? r : 0;
 }
 
 static bool in_range(struct virtio_blk *b, uint64_t sector, uint64_t bytes)
@@ -271,6 +297,7 @@ static int blk_process(struct virtio_dev *d, unsigned q, struct verr *err)
 
 static void blk_destroy(struct virtio_dev *d)
 {
+	free(to_blk(d)->bounce);
 	free(to_blk(d));
 }
 
@@ -295,6 +322,7 @@ int virtio_blk_create(const struct virtio_blk_opts *o, struct virtio_dev **out,
 	if (!b)
 		return verr_set(err, ENOMEM, "virtio-blk: out of memory");
 	b->bd = o->bd;
+	b->bounce = malloc(BOUNCE_MAX);    /* optional: without it, per-segment I/O */
 	b->read_only = o->read_only || o->bd->read_only;
 	b->num_queues = o->num_queues ? o->num_queues : 1;
 	base = strrchr(o->bd->filename, '/');
@@ -305,6 +333,7 @@ int virtio_blk_create(const struct virtio_blk_opts *o, struct virtio_dev **out,
 	snprintf(name, sizeof(name), "virtio-blk:%.30s", base);
 	r = virtio_dev_init(&b->dev, &blk_ops, name, b->num_queues, VIRTIO_BLK_QUEUE_SIZE, err);
 	if (r) {
+		free(b->bounce);
 		free(b);
 		return r;
 	}
