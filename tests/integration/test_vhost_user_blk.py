@@ -6,6 +6,7 @@ survives a front end leaving and a new one arriving), then the image is
 checked with qemu-img."""
 import hashlib
 import json
+import os
 import socket
 import struct
 import subprocess
@@ -139,6 +140,34 @@ def test_hostile_front_end(vireo, tmp_path, bad):
     finally:
         rc = be.stop()
     assert rc == 0, be.output()
+
+
+def test_memory_region_beyond_its_file(vireo, tmp_path):
+    """A region larger than its memfd would SIGBUS the back end on first
+    touch: it must be refused (connection dropped), the server unharmed."""
+    img = tmp_path / "d.raw"
+    img.write_bytes(b"\0" * (1 << 20))
+    sock = str(tmp_path / "m.sock")
+    be = Backend([vireo, "vhost-user", "blk", "--socket", sock, "--image", str(img)], sock,
+                 tmp_path / "be.log")
+    try:
+        feat = get_features(sock)
+        fd = os.memfd_create("guest")
+        os.ftruncate(fd, 4096)
+        s = vu_connect(sock)
+        msg = vu_msg(5, struct.pack("<II", 1, 0) + struct.pack("<QQQQ", 0, 1 << 20, 0, 0))
+        socket.send_fds(s, [msg], [fd])
+        os.close(fd)
+        try:
+            assert s.recv(64) == b""
+        except (ConnectionResetError, socket.timeout):
+            pass
+        s.close()
+        assert be.alive(), be.output()
+        assert get_features(sock) == feat
+    finally:
+        rc = be.stop()
+    assert rc == 0 and "smaller than offset+size" in be.output(), be.output()
 
 
 def test_cli_errors(vireo, tmp_path):
