@@ -41,7 +41,10 @@ void guest_main(void)
 	lapic_write(0x320, 1u << 16);				/* mask */
 	lapic_write(0x380, 0);
 	printf("TIMER: %lu ticks in one RTC second (programmed %lu Hz)\n", ticks, hz);
-	CHECK(ticks * 10 >= hz * 8 && ticks * 10 <= hz * 12, "rate %lu Hz is not within 20%% of %lu Hz",
+	/* Fast by at most 20%; slow by at most 40%: on a loaded host the
+	 * emulated ring-0 handler of a descheduled vCPU loses ticks, while a
+	 * wrong divider or period shows as a factor of two or more. */
+	CHECK(ticks * 10 >= hz * 6 && ticks * 10 <= hz * 12, "rate %lu Hz is not within -40%%/+20%% of %lu Hz",
 	      ticks, hz);
 	if (pm) {
 		printf("PMTIMER: %u ticks in one RTC second (nominal 3579545)\n", pm_ticks);
