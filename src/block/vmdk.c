@@ -763,6 +763,50 @@ static int vmdk_block_status(struct block_dev *bd, uint64_t off, uint64_t len,
 	return 0;
 }
 
+/* Every grain a table names must lie inside its extent file, after the
+ * metadata; anything else is a corruption (there are no refcounts to leak). */
+static int vmdk_check(struct block_dev *bd, enum block_fix fix, struct block_check *res,
+		      struct verr *err)
+{
+	struct vmdk *v = bd->opaque;
+
+	if (fix)
+		return verr_set(err, ENOTSUP, "%s: VMDK images cannot be repaired", bd->filename);
+	for (int i = 0; i < v->n_ext; i++) {
+		struct extent *e = &v->ext[i];
+		if (e->type != EXT_SPARSE || e->stream)
+			continue;
+		res->total_clusters += (e->sectors + e->grain - 1) / e->grain;
+		res->image_end_offset += e->file_size;
+		for (uint32_t g = 0; g < e->n_gd; g++) {
+			int r;
+			if (!e->gd[g])
+				continue;
+			r = load_gt(e, g, err);
+			if (r)
+				return r;
+			for (uint32_t k = 0; k < e->gtes; k++) {
+				uint64_t s = e->gt[k];
+				bool comp = e->flags & VMDK_FLAG_COMPRESSED;
+				if (s == 0 || (s == 1 && (e->flags & VMDK_FLAG_ZERO_GRAIN)))
+					continue;
+				res->allocated_clusters++;
+				res->compressed_clusters += comp;
+				if (s < e->overhead && !comp) {
+					fprintf(stderr, "ERROR: %s: grain at sector %llu overlaps the "
+						"metadata\n", E(e), (unsigned long long)s);
+					res->corruptions++;
+				} else if (s * 512 + (comp ? 12 : e->grain * 512) > e->file_size) {
+					fprintf(stderr, "ERROR: %s: grain at sector %llu is beyond the "
+						"end of the file\n", E(e), (unsigned long long)s);
+					res->corruptions++;
+				}
+			}
+		}
+	}
+	return 0;
+}
+
 static int vmdk_get_info(struct block_dev *bd, struct block_info *info, struct verr *err)
 {
 	struct vmdk *v = bd->opaque;
@@ -940,5 +984,6 @@ const struct block_driver block_vmdk_driver = {
 	.flush = vmdk_flush,
 	.block_status = vmdk_block_status,
 	.get_info = vmdk_get_info,
+	.check = vmdk_check,
 	.granularity = vmdk_granularity,
 };

@@ -79,3 +79,20 @@ def test_bad_vmdk(vireo, tmp_path, damage):
     assert r.returncode >= 0 and b"Sanitizer" not in r.stderr
     if damage != "truncated":
         assert open(img, "rb").read() == before
+
+
+def test_check_vmdk(vireo, tmp_path):
+    import struct
+    src, img = tmp_path / "src.raw", tmp_path / "c.vmdk"
+    make_src(src)
+    sh("qemu-img", "convert", "-O", "vmdk", src, img)
+    assert sh(vireo, "img", "check", img).returncode == 0
+    with open(img, "r+b") as f:
+        f.seek(56)
+        gd = struct.unpack("<Q", f.read(8))[0]
+        f.seek(gd * 512)
+        gt = struct.unpack("<I", f.read(4))[0]
+        f.seek(gt * 512)
+        f.write(struct.pack("<I", 0x7fffff00))
+    assert sh(vireo, "img", "check", img, ok=False).returncode == 2
+    assert sh("qemu-img", "check", img, ok=False).returncode != 0
