@@ -8,11 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "block/block.h"
 #include "virtio/blk.h"
+#include "virtio/net.h"
 #include "virtio/rng.h"
 
 #define IMG_SIZE (1024 * 1024)
@@ -290,6 +292,50 @@ static void test_rng_fills(void **state)
 	free(c);
 }
 
+/* virtio-net's parsers: control commands and TX chains. */
+static void test_net_ctrl_and_tx(void **state)
+{
+	struct virtio_net_opts o = { .tap_fd = eventfd(0, EFD_NONBLOCK) };
+	struct virtq_chain *c = calloc(1, sizeof(*c));
+	struct virtio_dev *d;
+	struct verr err = { 0 };
+	uint8_t cmd[4] = { 4, 0, 1, 0 }, ack = 0xee, frame[60] = { 0 };
+	uint32_t used = 0;
+	uint64_t flen;
+
+	assert_int_equal(virtio_net_create(&o, &d, &err), 0);
+	c->iov[0] = (struct iovec){ cmd, 4 };
+	c->iov[1] = (struct iovec){ &ack, 1 };
+	c->nout = c->nin = 1;
+	c->out_len = 4;
+	c->in_len = 1;
+	assert_int_equal(virtio_net_ctrl(d, 2, c, &used, &err), 0);
+	assert_int_equal(ack, 0);                /* 1 pair: accepted */
+	cmd[2] = 2;
+	assert_int_equal(virtio_net_ctrl(d, 2, c, &used, &err), 0);
+	assert_int_equal(ack, 1);                /* more pairs than offered */
+	cmd[0] = 9;
+	assert_int_equal(virtio_net_ctrl(d, 2, c, &used, &err), 0);
+	assert_int_equal(ack, 1);                /* unknown class */
+	c->nin = 0;
+	c->in_len = 0;
+	assert_int_equal(virtio_net_ctrl(d, 2, c, &used, &err), -EIO);
+	/* TX: header + frame is fine; short or writable chains are not. */
+	memset(c, 0, sizeof(*c));
+	c->iov[0] = (struct iovec){ frame, 60 };
+	c->nout = 1;
+	c->out_len = 60;
+	assert_int_equal(virtio_net_tx_check(c, &flen, &err), 0);
+	assert_int_equal(flen, 60 - VIRTIO_NET_HDR_SIZE);
+	c->out_len = 4;
+	assert_int_equal(virtio_net_tx_check(c, &flen, &err), -EIO);
+	c->out_len = 60;
+	c->nin = 1;
+	assert_int_equal(virtio_net_tx_check(c, &flen, &err), -EIO);
+	virtio_dev_destroy(d);
+	free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -302,6 +348,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_zeroes_discard, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config, setup, teardown),
 		cmocka_unit_test(test_rng_fills),
+		cmocka_unit_test(test_net_ctrl_and_tx),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
