@@ -6,6 +6,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 
 #include "block/file.h"
@@ -316,51 +317,70 @@ struct comp_job {
 	const uint8_t *src;
 	uint8_t *dst;
 	size_t *clen;
+	atomic_int *done;
 	size_t n;
 	atomic_size_t next;      /* clusters are taken one at a time: no stragglers */
 };
 
+/* Compress one more cluster; false when none is left to take. */
+static bool comp_one(struct comp_job *j)
+{
+	size_t cs = j->q->cluster_size, k = atomic_fetch_add(&j->next, 1), c;
+
+	if (k >= j->n)
+		return false;
+	c = qcow2_compress(j->q->compression_type, j->src + k * cs, cs, j->dst + k * cs,
+			   cs - 512);
+	j->clen[k] = c >= cs - 512 ? 0 : c;
+	atomic_store(&j->done[k], 1);
+	return true;
+}
+
 static void *comp_worker(void *arg)
 {
-	struct comp_job *j = arg;
-	size_t cs = j->q->cluster_size, k;
-
-	while ((k = atomic_fetch_add(&j->next, 1)) < j->n) {
-		size_t c = qcow2_compress(j->q->compression_type, j->src + k * cs, cs,
-					  j->dst + k * cs, cs - 512);
-		j->clen[k] = c >= cs - 512 ? 0 : c;
-	}
+	while (comp_one(arg))
+		;
 	return NULL;
 }
 
+/* Workers compress in order while this thread stores each cluster as soon
+ * as it is ready, helping with the compression when it would wait. */
 static int compress_batch(struct qcow2 *q, uint64_t off, const uint8_t *src, size_t n,
 			  struct verr *err)
 {
 	size_t cs = q->cluster_size;
 	uint8_t *dst = malloc(n * cs);
 	size_t *clen = calloc(n, sizeof(size_t));
+	atomic_int *done = calloc(n, sizeof(atomic_int));
 	struct comp_job job = { .q = q, .src = src, .n = n };
 	pthread_t th[COMP_THREADS];
 	int nt = n < COMP_THREADS ? (int)n : COMP_THREADS, started = 0, r = 0;
 
-	if (!dst || !clen) {
+	if (!dst || !clen || !done) {
 		free(dst);
 		free(clen);
+		free(done);
 		return verr_set(err, ENOMEM, "out of memory");
 	}
 	job.dst = dst;
 	job.clen = clen;
+	job.done = done;
 	atomic_init(&job.next, 0);
 	for (int t = 1; t < nt; t++)
 		if (pthread_create(&th[started], NULL, comp_worker, &job) == 0)
 			started++;
-	comp_worker(&job);
+	for (size_t k = 0; k < n && !r; k++) {
+		while (!atomic_load(&done[k]))
+			if (!comp_one(&job))
+				sched_yield();
+		r = store_compressed(q, off + k * cs, src + k * cs, dst + k * cs, clen[k], err);
+	}
+	atomic_store(&job.next, n); /* on error: stop handing out work */
 	for (int t = 0; t < started; t++)
 		pthread_join(th[t], NULL);
-	for (size_t k = 0; k < n && !r; k++)
-		r = store_compressed(q, off + k * cs, src + k * cs, dst + k * cs, clen[k], err);
 	free(dst);
 	free(clen);
+	free(done);
 	return r;
 }
 
