@@ -16,10 +16,28 @@
 
 enum { DEV_COM1 = 1, DEV_RTC = 2, DEV_I8042 = 4, DEV_PCI = 8, DEV_PM = 16, DEV_DEBUG_EXIT = 32 };
 
+static int map_slots(struct vm *vm, struct verr *err)
+{
+	unsigned flags = vm->cfg.track_dirty_pages ? ACCEL_MEM_DIRTY_LOG : 0;
+	const struct x86_mem_layout *l = &vm->layout;
+	int rc = accel_map_memory(vm->accel, 0, 0, l->lowmem, vm->mem.regions[0].hva, flags, err);
+
+	if (rc < 0 || !l->highmem)
+		return rc;
+	return accel_map_memory(vm->accel, 1, X86_4G, l->highmem, vm->mem.regions[1].hva, flags, err);
+}
+
+static void *map_slots_thread(void *arg)
+{
+	struct vm *vm = arg;
+
+	vm->mem_rc = map_slots(vm, &vm->mem_err);
+	return NULL;
+}
+
 int vm_setup_memory(struct vm *vm, const char *mem_file, struct verr *err)
 {
 	struct x86_mem_layout *l = &vm->layout;
-	unsigned flags = vm->cfg.track_dirty_pages ? ACCEL_MEM_DIRTY_LOG : 0;
 	int rc;
 
 	*l = x86_mem_layout_for(vm->cfg.mem_size);
@@ -29,12 +47,27 @@ int vm_setup_memory(struct vm *vm, const char *mem_file, struct verr *err)
 		return rc;
 	if ((rc = guest_mem_add_region(&vm->mem, 0, 0, l->lowmem, err)) < 0)
 		return rc;
-	rc = accel_map_memory(vm->accel, 0, 0, l->lowmem, vm->mem.regions[0].hva, flags, err);
-	if (rc < 0 || !l->highmem)
+	if (l->highmem && (rc = guest_mem_add_region(&vm->mem, X86_4G, l->lowmem, l->highmem, err)) < 0)
 		return rc;
-	if ((rc = guest_mem_add_region(&vm->mem, X86_4G, l->lowmem, l->highmem, err)) < 0)
-		return rc;
-	return accel_map_memory(vm->accel, 1, X86_4G, l->highmem, vm->mem.regions[1].hva, flags, err);
+	if (mem_file && pthread_create(&vm->mem_thread, NULL, map_slots_thread, vm) == 0) {
+		vm->mem_pending = true;
+		return 0;
+	}
+	return map_slots(vm, err);
+}
+
+int vm_memory_ready(struct vm *vm, struct verr *err)
+{
+	if (vm->mem_pending) {
+		pthread_join(vm->mem_thread, NULL);
+		vm->mem_pending = false;
+		if (vm->mem_rc < 0) {
+			if (err)
+				*err = vm->mem_err;
+			return vm->mem_rc;
+		}
+	}
+	return 0;
 }
 
 static void irq_set(void *ctx, unsigned gsi, int level)

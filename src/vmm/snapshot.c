@@ -603,6 +603,9 @@ static int restore_into(struct vm *vm, const struct parsed *p, const struct vm_c
 		rc = restore_virtio(vm, p, err);
 	if (rc == 0)
 		rc = accel_vm_restore(vm->accel, p->vm_blob, p->vm_len, err);
+	/* vCPU state can name guest memory (kvmclock's MSRs): slots first */
+	if (rc == 0)
+		rc = vm_memory_ready(vm, err);
 	for (unsigned i = 0; rc == 0 && i < vm->nvcpus; i++)
 		rc = accel_vcpu_restore(vm->vcpus[i].accel, p->vcpu[i], p->vcpu_len[i], err);
 	return rc;

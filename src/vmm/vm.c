@@ -100,8 +100,10 @@ int vm_create(struct vm **out, const struct vm_config *cfg, struct verr *err)
 
 int vm_start(struct vm *vm, struct verr *err)
 {
-	int rc = accel_vm_ready(vm->accel, err);
+	int rc = vm_memory_ready(vm, err);
 
+	if (rc == 0)
+		rc = accel_vm_ready(vm->accel, err);
 	if (rc < 0)
 		return rc;
 	if (vm->cfg.start_paused)
@@ -218,6 +220,7 @@ void vm_destroy(struct vm *vm)
 		vm_request_stop(vm, VM_STOP_HOST_ERROR, 0);
 		vm_join(vm, &ignored);
 	}
+	vm_memory_ready(vm, NULL);
 	vm_machine_teardown(vm);
 	for (unsigned i = 0; i < vm->nvcpus; i++)
 		accel_vcpu_destroy(vm->vcpus[i].accel);

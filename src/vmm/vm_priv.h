@@ -34,6 +34,12 @@ struct vm {
 	struct accel_vm *accel;
 	struct guest_mem mem;
 	struct x86_mem_layout layout;
+	/* memory slots registered on a helper thread (restore): the ioctl
+	 * takes milliseconds on a nested host and needs nothing else */
+	pthread_t mem_thread;
+	bool mem_pending;
+	int mem_rc;
+	struct verr mem_err;
 	struct bus pio, mmio;
 	bool buses_ready;
 
@@ -80,6 +86,9 @@ int vm_alloc(struct vm **out, const struct vm_config *cfg, struct verr *err);
 int vm_machine_setup(struct vm *vm, struct verr *err);
 /* mem_file: NULL for fresh memfd RAM, or a snapshot image mapped privately */
 int vm_setup_memory(struct vm *vm, const char *mem_file, struct verr *err);
+/* With a snapshot file the slots are registered in the background;
+ * vm_memory_ready waits for them (before any vCPU runs). */
+int vm_memory_ready(struct vm *vm, struct verr *err);
 int vm_setup_devices(struct vm *vm, struct verr *err);
 void vm_machine_teardown(struct vm *vm);
 
