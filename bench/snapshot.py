@@ -56,8 +56,16 @@ class QMP:
                 return r
 
 
+def fresh(*paths):
+    """Sockets of killed runs stay behind; a new run must not find them."""
+    for p in paths:
+        if os.path.exists(p):
+            os.unlink(p)
+
+
 def vireo_once(vireo, guests, mib, d):
     sock, state, mem = f"{d}/v.sock", f"{d}/v.state", f"{d}/v.mem"
+    fresh(sock, f"{d}/v2.sock")
     vm = VM([vireo, "run", "--kernel", f"{guests}/counter.elf", "--memory", f"{mib}M",
              "--cmdline", cmdline(mib), "--api-socket", sock], sock=sock)
     try:
@@ -87,6 +95,7 @@ def vireo_once(vireo, guests, mib, d):
 
 def qemu_once(guests, mib, d):
     qmp, img = f"{d}/q.qmp", f"{d}/q.mig"
+    fresh(qmp)
     args = QEMU + ["-m", f"{mib}M", "-kernel", f"{guests}/counter.elf", "-append", cmdline(mib)]
     vm = VM(args + ["-qmp", f"unix:{qmp},server=on,wait=off"])
     try:
@@ -121,6 +130,7 @@ def clones_per_second(vireo, guests, n, d):
     """N restores of one snapshot started together; done when every clone has
     printed a count after the one it was paused at (so its guest runs)."""
     sock, state, mem = f"{d}/c.sock", f"{d}/c.state", f"{d}/c.mem"
+    fresh(sock)
     vm = VM([vireo, "run", "--kernel", f"{guests}/counter.elf", "--memory", "256M",
              "--cmdline", f"pattern_mib=4 every={EVERY}", "--api-socket", sock], sock=sock)
     try:
