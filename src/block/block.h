@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "core/err.h"
 
@@ -203,12 +204,21 @@ int block_open_backing(struct block_dev *bd, const char *name, const char *fmt,
 /* Resolve a backing file name relative to the image that names it. */
 void block_backing_path(const char *image, const char *backing, char *out, size_t outlen);
 
-/* Asynchronous submission. A queue owns worker threads (and an io_uring for
- * raw images) and keeps up to `depth` requests in flight; completions call
- * req->cb from a worker thread, or are collected with block_queue_poll from
- * the thread watching block_queue_eventfd. */
+/* Asynchronous submission. A queue owns a worker thread (and an io_uring
+ * when the driver has map_direct) and keeps up to `depth` requests in
+ * flight; completions are collected with block_queue_poll, which runs each
+ * req->cb, from the thread watching block_queue_eventfd. One thread submits
+ * and polls; the queue must be the only user of the image meanwhile.
+ *
+ * Ordering: requests that map straight onto the file run in parallel and
+ * complete in any order. Any other request (allocation, flush, discard, ...)
+ * starts only after every request submitted before it has completed, and
+ * later ones wait for it; so a FLUSH covers every write submitted before it. */
 enum block_op { BLOCK_OP_READ, BLOCK_OP_WRITE, BLOCK_OP_FLUSH, BLOCK_OP_DISCARD,
 		BLOCK_OP_WRITE_ZEROES };
+
+/* req->flags */
+#define BLOCK_REQ_FUA 1u           /* a write completes only once it is durable */
 
 struct block_req {
 	enum block_op op;
@@ -219,18 +229,41 @@ struct block_req {
 	void (*cb)(struct block_req *req, void *opaque);
 	void *opaque;
 	struct block_req *next;    /* internal */
+	/* Scatter-gather: when iov is set, the data is iov[0..iovcnt) (len
+	 * bytes in all) and buf is unused. The array and the memory it points
+	 * to must stay valid until the request completes. */
+	const struct iovec *iov;
+	unsigned iovcnt;
+	unsigned flags;            /* BLOCK_REQ_* */
+	/* internal: the fast path's file extents */
+	uint64_t host;
+	unsigned parts_left;
+	int part_err;
+	void *parts;
 };
 
 struct block_queue;
 int block_queue_new(struct block_dev *bd, int depth, struct block_queue **out, struct verr *err);
-/* Queue a request; it completes later (req->cb, or via block_queue_poll). */
+/* Queue a request; it completes later (req->cb, via block_queue_poll). */
 int block_submit(struct block_queue *q, struct block_req *req);
-/* An eventfd that becomes readable when completions are pending. */
+/* Between plug and unplug, fast requests are only queued; unplug hands the
+ * batch to the kernel in one system call. */
+void block_queue_plug(struct block_queue *q);
+void block_queue_unplug(struct block_queue *q);
+/* An eventfd written on every completion: watch it edge-triggered (it is
+ * drained only by block_queue_poll with wait set). */
 int block_queue_eventfd(struct block_queue *q);
 /* Run the callbacks of completed requests; returns how many completed. If
- * wait is true, blocks until at least one completes (or none is in flight). */
+ * wait is true, blocks until at least one completes (or none is in flight).
+ * Callbacks may submit new requests. */
 int block_queue_poll(struct block_queue *q, bool wait);
+/* Requests submitted and not yet returned by block_queue_poll. */
+unsigned block_queue_inflight(struct block_queue *q);
 /* Waits for every request in flight, then frees the queue. */
 void block_queue_free(struct block_queue *q);
+/* Run one request synchronously on the calling thread (no queue, no cb):
+ * the same semantics as block_submit, for callers without a queue. Returns
+ * req->ret. Not while a queue on bd has requests in flight. */
+int block_req_run(struct block_dev *bd, struct block_req *req);
 
 #endif
