@@ -150,6 +150,8 @@ uint16_t virtio_dev_queue_stop(struct virtio_dev *d, unsigned q)
 		return 0;
 	pthread_mutex_lock(&d->lock);
 	vq = &d->q[q];
+	if (vq->started && d->ops->quiesce)
+		d->ops->quiesce(d, q);
 	base = vq->vq.last_avail;
 	if (vq->started) {
 		int fd = vq->kick_fd;

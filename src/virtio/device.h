@@ -78,6 +78,12 @@ struct virtio_dev_ops {
 	/* Serve queue q after a kick (or after it starts): pop, complete, push,
 	 * notify. <0 with *err means the queue is malformed: needs reset. */
 	int (*process)(struct virtio_dev *d, unsigned q, struct verr *err);
+	/* Optional, for models that complete requests asynchronously: queue q
+	 * is being stopped (reset, snapshot, vhost-user GET_VRING_BASE); wait
+	 * until none of its requests is in flight and push their completions,
+	 * so the used ring accounts for every chain popped. Called with the
+	 * device lock held, before the queue stops. */
+	void (*quiesce)(struct virtio_dev *d, unsigned q);
 	/* Optional: back to the power-on state; all queues are stopped. */
 	void (*reset)(struct virtio_dev *d);
 	/* Optional: device-specific state for snapshots, as an opaque blob
@@ -147,7 +153,8 @@ int virtio_dev_activate(struct virtio_dev *d, uint64_t features, const struct vi
 /* Start serving queue q; pending buffers are processed at once. */
 int virtio_dev_queue_start(struct virtio_dev *d, unsigned q, const struct virtio_queue_setup *s,
 			   struct verr *err);
-/* Stop serving queue q (waits for a walk in progress) and return the next
+/* Stop serving queue q (waits for a walk in progress and for the requests
+ * in flight, whose completions are pushed first) and return the next
  * available index to consume (vhost-user GET_VRING_BASE). */
 uint16_t virtio_dev_queue_stop(struct virtio_dev *d, unsigned q);
 /* Driver notification for a queue started with kick_fd -1. Callable from
