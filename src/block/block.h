@@ -247,7 +247,9 @@ int block_queue_new(struct block_dev *bd, int depth, struct block_queue **out, s
 /* Queue a request; it completes later (req->cb, via block_queue_poll). */
 int block_submit(struct block_queue *q, struct block_req *req);
 /* Between plug and unplug, fast requests are only queued; unplug hands the
- * batch to the kernel in one system call. */
+ * batch to the kernel in one system call. A request may also complete
+ * inside block_submit (a write through the page cache); while plugged, the
+ * eventfd is not written for those: poll after unplug. */
 void block_queue_plug(struct block_queue *q);
 void block_queue_unplug(struct block_queue *q);
 /* An eventfd written on every completion: watch it edge-triggered (it is

@@ -3,7 +3,9 @@
  * Asynchronous submission. Requests whose bytes map directly onto the image
  * file (all of raw; allocated clusters of qcow2, one extent per run of
  * clusters that follow each other in the file) go to io_uring and run in
- * parallel, straight from and into the caller's buffers or iovecs.
+ * parallel, straight from and into the caller's buffers or iovecs; such
+ * writes through the page cache (no O_DIRECT, no FUA) are done right away
+ * on the submitting thread instead.
  * Everything else (allocation, compressed or backing reads, flush, discard)
  * runs in one worker thread, in order, because format metadata needs
  * sequential handling. A slow request waits until no fast request is in
@@ -356,6 +358,61 @@ static bool direct_ok(const struct block_dev *bd, const struct block_req *r,
 	return true;
 }
 
+/* A buffered write only copies into the page cache, and io_uring hands most
+ * of them to a kernel worker thread (ext4 cannot do them without blocking):
+ * writing at once on the submitting thread is quicker than two thread
+ * switches per request. Bytes [skip, skip+len) of r's data go to host. */
+static int write_now(struct block_queue *q, const struct block_req *r, size_t skip, size_t len,
+		     uint64_t host)
+{
+	struct iovec one = { r->buf, r->len }, v[64];
+	const struct iovec *iov = r->iov ? r->iov : &one;
+	unsigned n = r->iov ? r->iovcnt : 1, seg = 0;
+
+	while (seg < n && skip >= iov[seg].iov_len)
+		skip -= iov[seg++].iov_len;
+	while (len) {
+		unsigned k = 0;
+		size_t want = 0;
+		ssize_t w;
+
+		for (unsigned i = seg; i < n && k < 64 && want < len; i++) {
+			size_t off = i == seg ? skip : 0, l = iov[i].iov_len - off;
+
+			if (l > len - want)
+				l = len - want;
+			v[k++] = (struct iovec){ (uint8_t *)iov[i].iov_base + off, l };
+			want += l;
+		}
+		w = pwritev(q->bd->fd, v, (int)k, (off_t)host);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		len -= (size_t)w;
+		host += (uint64_t)w;
+		skip += (size_t)w;
+		while (seg < n && skip >= iov[seg].iov_len)
+			skip -= iov[seg++].iov_len;
+	}
+	return 0;
+}
+
+static void complete_now(struct block_queue *q, struct block_req *r, const struct extent *ext,
+			 unsigned n)
+{
+	int ret = 0;
+
+	for (unsigned i = 0; i < n && !ret; i++)
+		ret = write_now(q, r, (size_t)(ext[i].guest - r->offset), ext[i].len, ext[i].host);
+	r->ret = ret;
+	r->parts = NULL;
+	push(&q->done_head, &q->done_tail, r);
+	/* Plugged callers poll after unplug; spare them the wakeup. */
+	if (!q->plugged)
+		signal_efd(q);
+}
+
 static bool try_fast(struct block_queue *q, struct block_req *r)
 {
 	struct block_dev *bd = q->bd;
@@ -372,6 +429,10 @@ static bool try_fast(struct block_queue *q, struct block_req *r)
 	n = map_extents(q, r, write, ext);
 	if (!n || !direct_ok(bd, r, ext, n))
 		return false;
+	if (write && !bd->direct && !(r->flags & BLOCK_REQ_FUA)) {
+		complete_now(q, r, ext, n);
+		return true;
+	}
 	if (io_uring_sq_space_left(&q->ring) < n) {
 		ring_submit(q);
 		if (io_uring_sq_space_left(&q->ring) < n)
