@@ -594,6 +594,7 @@ static const struct virtio_dev_ops blk_ops = {
 	.quiesce = blk_quiesce,
 	.reset = blk_reset,
 	.destroy = blk_destroy,
+	.poll_max_us = 50,
 };
 
 int virtio_blk_create(const struct virtio_blk_opts *o, struct virtio_dev **out,

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -19,6 +20,9 @@
 /* epoll tags: queues are 0..VIRTIO_MAX_QUEUES-1, then these. */
 #define TAG_WAKE 0xffffu
 #define TAG_WATCH 0x10000u
+/* Adaptive polling: quick events in a row before polling is tried again. */
+#define POLL_NEED_MIN 8u
+#define POLL_NEED_MAX 4096u
 
 uint64_t virtio_dev_features(struct virtio_dev *d)
 {
@@ -302,13 +306,58 @@ static void handle_event(struct virtio_dev *d, uint64_t tag)
 	}
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Wait for events, polling first while that pays. Waking a sleeping thread
+ * costs tens of microseconds on these (nested) hosts, as much as a guest
+ * waiting on one request takes to send the next, so a device whose events
+ * keep coming within a few poll windows of each other polls for up to
+ * poll_max_us before it sleeps. A window that runs out without an event
+ * (the guest is slow, or shares our CPU) stops polling, and each such
+ * failure doubles the run of quick events needed to try again, so an idle
+ * or starved device does not spin. */
+static int wait_events(struct virtio_dev *d, struct epoll_event *ev, int max)
+{
+	uint64_t limit = (uint64_t)d->ops->poll_max_us * 1000, t0, waited;
+	int n;
+
+	if (!limit)
+		return epoll_wait(d->epfd, ev, max, -1);
+	t0 = now_ns();
+	if (d->polling) {
+		do {
+			if ((n = epoll_wait(d->epfd, ev, max, 0)) != 0) {
+				d->poll_need = POLL_NEED_MIN;
+				return n;
+			}
+		} while (now_ns() - t0 < limit);
+		d->polling = false;
+		d->poll_quick = 0;
+		if (d->poll_need < POLL_NEED_MAX)
+			d->poll_need *= 2;
+	}
+	n = epoll_wait(d->epfd, ev, max, -1);
+	waited = now_ns() - t0;
+	if (waited > 4 * limit)
+		d->poll_quick = 0;
+	else if (++d->poll_quick >= d->poll_need)
+		d->polling = true;
+	return n;
+}
+
 static void *io_thread(void *arg)
 {
 	struct virtio_dev *d = arg;
 	struct epoll_event ev[16];
 
 	for (;;) {
-		int n = epoll_wait(d->epfd, ev, 16, -1);
+		int n = wait_events(d, ev, 16);
 
 		if (n < 0 && errno != EINTR) {
 			log_error(d->name, "epoll_wait: %s", strerror(errno));
@@ -340,6 +389,7 @@ int virtio_dev_init(struct virtio_dev *d, const struct virtio_dev_ops *ops, cons
 	snprintf(d->name, sizeof(d->name), "%s", name);
 	d->nqueues = nqueues;
 	d->queue_max_size = queue_max_size;
+	d->poll_need = POLL_NEED_MIN;
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		d->q[q].kick_fd = -1;
 	pthread_mutex_init(&d->lock, NULL);

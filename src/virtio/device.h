@@ -92,6 +92,9 @@ struct virtio_dev_ops {
 	int (*restore)(struct virtio_dev *d, const void *buf, size_t len, struct verr *err);
 	/* Free the model's resources (the generic part is freed after). */
 	void (*destroy)(struct virtio_dev *d);
+	/* Optional: the I/O thread may poll its fds for up to this long before
+	 * sleeping, adapting to how soon events arrive (0: never poll). */
+	unsigned poll_max_us;
 };
 
 struct virtio_queue {
@@ -129,6 +132,9 @@ struct virtio_dev {
 	pthread_t thread;
 	bool thread_started, stop;
 	int epfd, wakefd;
+	/* Adaptive polling state, I/O thread only (see poll_max_us). */
+	bool polling;
+	unsigned poll_quick, poll_need;
 	struct virtq_chain *chain;     /* scratch for process(), I/O thread only */
 };
 
