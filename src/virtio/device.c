@@ -23,6 +23,7 @@
 /* Adaptive polling: quick events in a row before polling is tried again. */
 #define POLL_NEED_MIN 8u
 #define POLL_NEED_MAX 4096u
+#define FAILS_LOGGED 10u
 
 uint64_t virtio_dev_features(struct virtio_dev *d)
 {
@@ -233,7 +234,13 @@ void virtio_dev_fail(struct virtio_dev *d, unsigned q, const struct verr *err)
 	if (d->needs_reset)
 		return;
 	__atomic_store_n(&d->needs_reset, true, __ATOMIC_RELEASE);
-	log_error(d->name, "queue %u: %s; device needs reset", q, err->msg);
+	/* A driver that breaks and resets the device over and over must not
+	 * flood the log. */
+	if (d->fails < FAILS_LOGGED)
+		log_error(d->name, "queue %u: %s; device needs reset%s", q, err->msg,
+			  ++d->fails == FAILS_LOGGED ? " (further ones at debug level)" : "");
+	else
+		log_debug(d->name, "queue %u: %s; device needs reset", q, err->msg);
 	if (d->config_changed)
 		d->config_changed(d->config_opaque);
 }

@@ -122,6 +122,7 @@ struct virtio_dev {
 	uint64_t features;             /* negotiated, valid after activate */
 	bool active;
 	bool needs_reset;
+	unsigned fails;                /* needs-reset events logged as errors */
 	struct virtq_mem mem;
 	struct virtio_queue q[VIRTIO_MAX_QUEUES];
 	struct virtio_watch watch[VIRTIO_MAX_WATCHES];
