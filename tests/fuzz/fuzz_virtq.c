@@ -4,6 +4,9 @@
  * split-queue walker and the device request handlers (virtio-blk on a
  * scratch raw image, virtio-rng). Input: a 16-byte layout header, then the
  * guest memory image (mapped at GPA 0x1000, so low addresses are holes).
+ * One input in four also goes through virtio-blk's asynchronous path: a
+ * started queue served by process() and the block queue, then stopped
+ * (which must drain it) and the device reset.
  *
  * Build (scripts/fuzz.sh style):
  *   clang -std=c17 -D_GNU_SOURCE -DVIREO_VERSION='"fuzz"' -Isrc -g -O1 \
@@ -12,6 +15,7 @@
  *     src/core/size.c src/block/[!m]*.c src/block/qcow2/[!m]*.c src/virtio/virtq.c \
  *     src/virtio/device.c src/virtio/blk.c src/virtio/rng.c src/virtio/net.c -luring -lz -lzstd -lpthread -lm
  */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +41,7 @@ struct fuzz_mem {
 struct fuzz_ctx {
 	struct block_dev *bd;
 	struct virtio_dev *blk;
+	struct virtio_dev *blk_async;  /* same image; idle outside fuzz_async */
 	struct virtio_dev *rng;
 	struct virtio_dev *net;
 	struct virtq_chain chain;
@@ -78,8 +83,8 @@ static struct fuzz_ctx *setup(void)
 	unlink(path);
 	bo.bd = ctx->bd;
 	no.tap_fd = eventfd(0, EFD_NONBLOCK);
-	if (virtio_blk_create(&bo, &ctx->blk, &err) || virtio_rng_create(&ctx->rng, &err) ||
-	    virtio_net_create(&no, &ctx->net, &err))
+	if (virtio_blk_create(&bo, &ctx->blk, &err) || virtio_blk_create(&bo, &ctx->blk_async, &err) ||
+	    virtio_rng_create(&ctx->rng, &err) || virtio_net_create(&no, &ctx->net, &err))
 		abort();
 	virtio_dev_activate(ctx->blk, virtio_dev_features(ctx->blk), &none, NULL, NULL, &err);
 	virtio_dev_activate(ctx->rng, virtio_dev_features(ctx->rng), &none, NULL, NULL, &err);
@@ -98,6 +103,25 @@ static uint64_t ring_off(const uint8_t *p, unsigned align)
 	return v & 0x8000 ? (uint64_t)v * 97 * align : (uint64_t)(v & 0x3ff) * align;
 }
 
+/* The same ring through a started queue: process() as the I/O thread runs
+ * it (lock held), completions from the block queue, then a stop that must
+ * leave nothing in flight (the memory is freed right after). */
+static void fuzz_async(struct fuzz_ctx *ctx, const struct virtq_mem *xl,
+		       const struct virtio_queue_setup *s, uint64_t features)
+{
+	struct virtio_dev *d = ctx->blk_async;
+	struct verr err = { 0 };
+
+	if (virtio_dev_activate(d, features & virtio_dev_features(d), xl, NULL, NULL, &err) == 0 &&
+	    virtio_dev_queue_start(d, 0, s, &err) == 0) {
+		pthread_mutex_lock(&d->lock);
+		virtio_dev_process(d, 0);
+		pthread_mutex_unlock(&d->lock);
+		virtio_dev_queue_stop(d, 0);
+	}
+	virtio_dev_reset(d);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_ctx *ctx = setup();
@@ -105,7 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct virtq_mem xl = { .gpa_to_hva = xlate, .ctx = &m };
 	struct virtq vq;
 	struct verr err = { 0 };
-	uint64_t features;
+	uint64_t features, desc_gpa, avail_gpa, used_gpa;
 	uint16_t num;
 
 	if (size < 16)
@@ -118,9 +142,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(m.buf, data + 16, m.size);
 	/* Ring offsets mostly land inside the memory image (low 12 bits),
 	 * sometimes anywhere (bit 15), so both good and bad layouts are hit. */
-	if (virtq_start(&vq, &xl, num, MEM_GPA + ring_off(data + 4, 16),
-			MEM_GPA + ring_off(data + 6, 2), MEM_GPA + ring_off(data + 8, 4), features,
-			get16(data + 2), &err) == 0) {
+	desc_gpa = MEM_GPA + ring_off(data + 4, 16);
+	avail_gpa = MEM_GPA + ring_off(data + 6, 2);
+	used_gpa = MEM_GPA + ring_off(data + 8, 4);
+	if (virtq_start(&vq, &xl, num, desc_gpa, avail_gpa, used_gpa, features, get16(data + 2),
+			&err) == 0) {
 		for (int i = 0; i < 64; i++) {
 			struct virtio_dev *d = data[10] & 1 ? ctx->rng : ctx->blk;
 			uint32_t used = 0;
@@ -144,6 +170,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			virtq_should_notify(&vq);
 		}
 		virtq_enable_kicks(&vq);
+	}
+	if ((data[10] & 12) == 12) {
+		struct virtio_queue_setup s = { .size = num, .desc = desc_gpa,
+						.avail = avail_gpa, .used = used_gpa,
+						.base = get16(data + 2), .kick_fd = -1 };
+		/* Device bits (FLUSH unless bit 4: write-through), the ring's. */
+		uint64_t f = features | (1ull << VIRTIO_F_VERSION_1) |
+			     (data[10] & 16 ? 0xffffull & ~(1ull << VIRTIO_BLK_F_FLUSH) : 0xffffull);
+
+		/* Fresh memory: the walk above wrote used entries and data. */
+		memcpy(m.buf, data + 16, m.size);
+		fuzz_async(ctx, &xl, &s, f);
 	}
 	free(m.buf);
 	return 0;
