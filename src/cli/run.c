@@ -16,6 +16,7 @@
 #include "cli/console.h"
 #include "core/log.h"
 #include "core/size.h"
+#include "virtio/net.h"
 #include "vmm/instance.h"
 #include "vmm/vm.h"
 
@@ -158,25 +159,13 @@ static int disk_item(void *ctx, char *k, char *v, struct verr *err)
 	return 0;
 }
 
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-	unsigned b[6];
-	char end;
-
-	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &end) != 6)
-		return -1;
-	for (int i = 0; i < 6; i++)
-		mac[i] = (uint8_t)b[i];
-	return (mac[0] & 1) ? -1 : 0; /* a multicast address cannot be a NIC's */
-}
-
 static int net_item(void *ctx, char *k, char *v, struct verr *err)
 {
 	struct vm_net *n = ctx;
 
 	if (!strcmp(k, "tap") && v && *v && strlen(v) < 16)
 		n->tap = v;
-	else if (!strcmp(k, "mac") && v && parse_mac(v, n->mac) == 0)
+	else if (!strcmp(k, "mac") && v && virtio_net_parse_mac(v, n->mac) == 0)
 		return 0;
 	else
 		return verr_set(err, EINVAL, "--net: bad option '%s%s%s' (want tap=NAME[,mac=52:54:00:12:34:56])",

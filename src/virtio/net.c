@@ -208,6 +208,18 @@ static const struct virtio_dev_ops net_ops = {
 	.destroy = net_destroy,
 };
 
+int virtio_net_parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned b[6];
+	char end;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &end) != 6)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	return (mac[0] & 1) ? -EINVAL : 0;
+}
+
 static int tap_open(const char *name, bool multi, struct verr *err)
 {
 	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR |

@@ -32,6 +32,10 @@ struct virtio_net_opts {
 	uint8_t mac[6];             /* all zero: derived from the tap name */
 };
 
+/* Parses "52:54:00:12:34:56"; -EINVAL for anything else or a multicast
+ * address (it cannot be a NIC's). */
+int virtio_net_parse_mac(const char *s, uint8_t mac[6]);
+
 int virtio_net_create(const struct virtio_net_opts *o, struct virtio_dev **out,
 		      struct verr *err);
 

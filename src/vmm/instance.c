@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "accel/accel.h"
+#include "virtio/net.h"
 #include "vmm/vm_priv.h"
 
 struct vmm_instance {
@@ -26,6 +27,15 @@ struct vmm_instance {
 	int ready_efd;
 	struct timespec started;
 	char id[64];
+	/* Devices configured over the API (PUT /drives, /network-interfaces):
+	 * they own their strings; sync_devices() lays them into cfg after the
+	 * devices given on the command line. */
+	struct vmm_drive drives[VM_MAX_DISKS];
+	unsigned ndrives;
+	struct vmm_net nets[VM_MAX_NETS];
+	unsigned nnets;
+	unsigned base_disks, base_nets;   /* from the command line */
+	char cmdline[4096 + 32];          /* boot args plus the root device */
 };
 
 static const char *const NOT_BEFORE = "this operation is only allowed before the microVM starts";
@@ -51,6 +61,8 @@ int vmm_instance_create(struct vmm_instance **out, const struct vm_config *base,
 	/* Strings from the command line stay where they are (argv outlives
 	 * the instance); the API's are copied into in->boot. */
 	in->cfg = *base;
+	in->base_disks = base->ndisks;
+	in->base_nets = base->nnets;
 	in->have_boot = base->kernel != NULL;
 	snprintf(in->id, sizeof(in->id), "vireo-%d", (int)getpid());
 	*out = in;
@@ -205,6 +217,8 @@ static int op_put_machine_config(void *ctx, const struct vmm_machine_config *mc,
 	return rc;
 }
 
+static void sync_devices(struct vmm_instance *in);
+
 static int op_put_boot_source(void *ctx, const struct vmm_boot_source *b, struct verr *err)
 {
 	struct vmm_instance *in = ctx;
@@ -222,31 +236,152 @@ static int op_put_boot_source(void *ctx, const struct vmm_boot_source *b, struct
 		in->boot = *b;
 		in->cfg.kernel = in->boot.kernel_image_path;
 		in->cfg.initrd = in->boot.initrd_path[0] ? in->boot.initrd_path : NULL;
-		in->cfg.cmdline = in->boot.boot_args;
 		in->have_boot = true;
+		sync_devices(in);
 	}
 	pthread_mutex_unlock(&in->lock);
 	return rc;
 }
 
-static int op_unsupported_device(const char *what, struct verr *err)
+/* Lays the API's drives and interfaces into cfg after the command line's:
+ * the root drive first (it becomes /dev/vda, as in Firecracker), the rest in
+ * the order they were first PUT. The drive id is the disk's serial, so the
+ * guest can find each drive by its id. Called with the lock held. */
+static bool has_root(const struct vmm_instance *in)
 {
-	return verr_set(err, ENOTSUP, "%s devices are not available in this vireo yet", what);
+	for (unsigned i = 0; i < in->ndrives; i++)
+		if (in->drives[i].is_root_device)
+			return true;
+	return false;
+}
+
+static void sync_devices(struct vmm_instance *in)
+{
+	unsigned nd = in->base_disks, nn = in->base_nets;
+	const struct vmm_drive *root = NULL;
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (unsigned i = 0; i < in->ndrives && nd < VM_MAX_DISKS; i++) {
+			const struct vmm_drive *d = &in->drives[i];
+			struct vm_disk *vd = &in->cfg.disks[nd];
+
+			if (d->is_root_device != (pass == 0))
+				continue;
+			if (d->is_root_device)
+				root = d;
+			memset(vd, 0, sizeof(*vd));
+			vd->path = d->path_on_host;
+			vd->read_only = d->is_read_only;
+			vd->serial = d->drive_id;
+			nd++;
+		}
+	}
+	in->cfg.ndisks = nd;
+	for (unsigned i = 0; i < in->nnets && nn < VM_MAX_NETS; i++) {
+		struct vm_net *vn = &in->cfg.nets[nn++];
+
+		memset(vn, 0, sizeof(*vn));
+		vn->tap = in->nets[i].host_dev_name;
+		if (in->nets[i].guest_mac[0])
+			virtio_net_parse_mac(in->nets[i].guest_mac, vn->mac);
+	}
+	in->cfg.nnets = nn;
+	/* Firecracker tells the kernel where its root file system is (only for
+	 * a boot source from the API: a command line's arguments are the user's). */
+	if (in->boot.kernel_image_path[0]) {
+		const char *args = in->boot.boot_args;
+
+		if (root) {
+			snprintf(in->cmdline, sizeof(in->cmdline), "%s%sroot=/dev/vda %s", args,
+				 args[0] ? " " : "", root->is_read_only ? "ro" : "rw");
+			in->cfg.cmdline = in->cmdline;
+		} else {
+			in->cfg.cmdline = args;
+		}
+	}
 }
 
 static int op_put_drive(void *ctx, const struct vmm_drive *d, struct verr *err)
 {
-	return op_unsupported_device("virtio-blk", err);
+	struct vmm_instance *in = ctx;
+	unsigned slot;
+	int rc = 0;
+
+	pthread_mutex_lock(&in->lock);
+	for (slot = 0; slot < in->ndrives; slot++)
+		if (!strcmp(in->drives[slot].drive_id, d->drive_id))
+			break;
+	if (in->vm)
+		rc = verr_set(err, EPERM, "%s", NOT_BEFORE);
+	else if (!d->drive_id[0] || strlen(d->drive_id) > 20)
+		rc = verr_set(err, EINVAL, "drive_id must be 1 to 20 characters (it is the disk's serial)");
+	else if (!d->path_on_host[0])
+		rc = verr_set(err, EINVAL, "path_on_host is empty");
+	else if (access(d->path_on_host, d->is_read_only ? R_OK : R_OK | W_OK) != 0)
+		rc = verr_set(err, ENOENT, "cannot open drive %s (%s): %s", d->drive_id,
+			      d->path_on_host, strerror(errno));
+	else if (slot == in->ndrives && in->base_disks + in->ndrives >= VM_MAX_DISKS)
+		rc = verr_set(err, EINVAL, "at most %d drives", VM_MAX_DISKS);
+	else if (d->is_root_device && in->base_disks > 0)
+		rc = verr_set(err, EINVAL, "the command line already gave the first disk; "
+			      "drive %s cannot be the root device", d->drive_id);
+	else {
+		for (unsigned i = 0; i < in->ndrives; i++)
+			if (i != slot && d->is_root_device && in->drives[i].is_root_device)
+				rc = verr_set(err, EINVAL, "drive %s is already the root device",
+					      in->drives[i].drive_id);
+	}
+	if (rc == 0) {
+		in->drives[slot] = *d;
+		if (slot == in->ndrives)
+			in->ndrives++;
+		sync_devices(in);
+	}
+	pthread_mutex_unlock(&in->lock);
+	return rc;
 }
 
 static int op_put_net(void *ctx, const struct vmm_net *n, struct verr *err)
 {
-	return op_unsupported_device("virtio-net", err);
+	struct vmm_instance *in = ctx;
+	uint8_t mac[6];
+	unsigned slot;
+	int rc = 0;
+
+	pthread_mutex_lock(&in->lock);
+	for (slot = 0; slot < in->nnets; slot++)
+		if (!strcmp(in->nets[slot].iface_id, n->iface_id))
+			break;
+	if (in->vm)
+		rc = verr_set(err, EPERM, "%s", NOT_BEFORE);
+	else if (!n->iface_id[0])
+		rc = verr_set(err, EINVAL, "iface_id is empty");
+	else if (!n->host_dev_name[0] || strlen(n->host_dev_name) > 15)
+		rc = verr_set(err, EINVAL, "host_dev_name must be a tap name of 1 to 15 characters");
+	else if (n->guest_mac[0] && virtio_net_parse_mac(n->guest_mac, mac) < 0)
+		rc = verr_set(err, EINVAL, "guest_mac '%s' is not a unicast MAC address like 06:00:ac:10:00:02",
+			      n->guest_mac);
+	else if (slot == in->nnets && in->base_nets + in->nnets >= VM_MAX_NETS)
+		rc = verr_set(err, EINVAL, "at most %d network interfaces", VM_MAX_NETS);
+	else {
+		for (unsigned i = 0; i < in->nnets; i++)
+			if (i != slot && !strcmp(in->nets[i].host_dev_name, n->host_dev_name))
+				rc = verr_set(err, EINVAL, "tap %s is already used by interface %s",
+					      n->host_dev_name, in->nets[i].iface_id);
+	}
+	if (rc == 0) {
+		in->nets[slot] = *n;
+		if (slot == in->nnets)
+			in->nnets++;
+		sync_devices(in);
+	}
+	pthread_mutex_unlock(&in->lock);
+	return rc;
 }
 
 static int op_put_vsock(void *ctx, const struct vmm_vsock *v, struct verr *err)
 {
-	return op_unsupported_device("virtio-vsock", err);
+	return verr_set(err, ENOTSUP, "virtio-vsock devices are not available in this vireo yet");
 }
 
 static int op_instance_start(void *ctx, struct verr *err)
@@ -317,9 +452,23 @@ static int op_get_vm_config(void *ctx, struct vmm_machine_config *mc, struct vmm
 	memset(bs, 0, sizeof(*bs));
 	copy_str(bs->kernel_image_path, sizeof(bs->kernel_image_path), in->cfg.kernel);
 	copy_str(bs->initrd_path, sizeof(bs->initrd_path), in->cfg.initrd);
-	copy_str(bs->boot_args, sizeof(bs->boot_args), in->cfg.cmdline);
-	pthread_mutex_unlock(&in->lock);
+	/* the arguments as given: root= is added again at the next boot */
+	copy_str(bs->boot_args, sizeof(bs->boot_args),
+		 in->boot.kernel_image_path[0] ? in->boot.boot_args : in->cfg.cmdline);
 	*ndrives = 0;
+	for (unsigned i = 0; i < in->cfg.ndisks && *ndrives < max_drives; i++) {
+		const struct vm_disk *vd = &in->cfg.disks[i];
+		struct vmm_drive *d = &drives[(*ndrives)++];
+		const char *base = strrchr(vd->path, '/');
+
+		memset(d, 0, sizeof(*d));
+		copy_str(d->drive_id, sizeof(d->drive_id), vd->serial ? vd->serial : base ? base + 1 : vd->path);
+		copy_str(d->path_on_host, sizeof(d->path_on_host), vd->path);
+		d->is_root_device = i == in->base_disks && has_root(in);
+		d->is_read_only = vd->read_only;
+		copy_str(d->cache_type, sizeof(d->cache_type), "Writeback");
+	}
+	pthread_mutex_unlock(&in->lock);
 	return 0;
 }
 

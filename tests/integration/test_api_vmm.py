@@ -112,3 +112,81 @@ def test_bad_config_file_is_refused(vireo, tmp_path):
     path.write_text('{"boot-source": {"kernel_image_path": "/k"}, "loggers": null}')
     r = run([vireo, "run", "--config", str(path)])
     assert r.returncode == 2 and b"unknown field 'loggers'" in r.stderr
+
+
+def test_drives_and_interfaces_are_configured_through_the_api(vireo, tmp_path):
+    """PUT /drives and /network-interfaces before boot (no KVM needed): the
+    root drive comes first whatever order the drives were put in, a PUT to
+    an existing id replaces it, and what cannot work is refused with 400."""
+    sock = str(tmp_path / "api.sock")
+    disks = []
+    for i in range(9):
+        d = tmp_path / f"d{i}.raw"
+        d.write_bytes(bytes(4096))
+        disks.append(str(d))
+    vm = unconfigured_vm(vireo, sock)
+
+    def drive(i, root=False, ro=False, path=None):
+        return {"drive_id": f"d{i}", "path_on_host": path or disks[i], "is_root_device": root,
+                "is_read_only": ro}
+    try:
+        assert api(sock, "PUT", "/drives/d0", drive(0, ro=True))[0] == 204
+        assert api(sock, "PUT", "/drives/d1", drive(1, root=True))[0] == 204
+        fault(sock, "PUT", "/drives/d2", drive(2, root=True), "d1 is already the root device")
+        fault(sock, "PUT", "/drives/d2", drive(2, path="/no/such/disk"), "/no/such/disk")
+        fault(sock, "PUT", "/drives/d2", drive(2) | {"drive_id": "d3"}, "")
+        fault(sock, "PUT", "/drives/" + "x" * 21, drive(2) | {"drive_id": "x" * 21}, "drive_id")
+        # replacing d1 (no longer root) then making d0 the root
+        assert api(sock, "PUT", "/drives/d1", drive(1))[0] == 204
+        assert api(sock, "PUT", "/drives/d0", drive(0, root=True, ro=True))[0] == 204
+        for i in range(2, 8):
+            assert api(sock, "PUT", f"/drives/d{i}", drive(i))[0] == 204
+        fault(sock, "PUT", "/drives/d8", drive(8), "at most 8 drives")
+
+        fault(sock, "PUT", "/network-interfaces/eth0",
+              {"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "01:00:5e:00:00:01"},
+              "unicast")
+        fault(sock, "PUT", "/network-interfaces/eth0",
+              {"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "52:54:00:12:34"},
+              "guest_mac")
+        fault(sock, "PUT", "/network-interfaces/eth0",
+              {"iface_id": "eth0", "host_dev_name": "a-tap-name-too-long"}, "tap name")
+        assert api(sock, "PUT", "/network-interfaces/eth0",
+                   {"iface_id": "eth0", "host_dev_name": "tap0",
+                    "guest_mac": "52:54:00:12:34:56"})[0] == 204
+        fault(sock, "PUT", "/network-interfaces/eth1",
+              {"iface_id": "eth1", "host_dev_name": "tap0"}, "tap tap0 is already used by interface eth0")
+
+        assert api(sock, "PUT", "/boot-source", {"kernel_image_path": disks[8],
+                                                 "boot_args": "console=ttyS0"})[0] == 204
+        status, cfg = api(sock, "GET", "/vm/config")
+        assert status == 200
+        assert [(d["drive_id"], d["is_root_device"], d["is_read_only"]) for d in cfg["drives"]] == \
+            [("d0", True, True)] + [(f"d{i}", False, False) for i in range(1, 8)], cfg["drives"]
+        assert [d["path_on_host"] for d in cfg["drives"]] == disks[:8]
+        # the arguments as the client gave them (root= is added at boot)
+        assert cfg["boot-source"]["boot_args"] == "console=ttyS0"
+    finally:
+        vm.kill()
+
+
+def test_devices_on_the_command_line_keep_their_place(vireo, tmp_path):
+    """A --disk from the command line is the first disk: the API may add
+    drives after it but not a second root device."""
+    sock = str(tmp_path / "api.sock")
+    d0, d1 = tmp_path / "cli.raw", tmp_path / "api.raw"
+    for d in (d0, d1):
+        d.write_bytes(bytes(4096))
+    vm = VM([vireo, "run", "--api-socket", sock, "--disk", f"{d0},format=raw"], sock=sock)
+    try:
+        fault(sock, "PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": str(d1),
+                                               "is_root_device": True, "is_read_only": False},
+              "cannot be the root device")
+        assert api(sock, "PUT", "/drives/data", {"drive_id": "data", "path_on_host": str(d1),
+                                                  "is_root_device": False,
+                                                  "is_read_only": False})[0] == 204
+        status, cfg = api(sock, "GET", "/vm/config")
+        assert [d["path_on_host"] for d in cfg["drives"]] == [str(d0), str(d1)], cfg
+        assert cfg["drives"][1]["drive_id"] == "data"
+    finally:
+        vm.kill()

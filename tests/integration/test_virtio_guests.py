@@ -338,3 +338,84 @@ def test_vireo_all_devices(vireo_virtio, guests, kvm, tmp_path):
     vireo_run(vireo_virtio, guests, "virtio_rng", "elf", "", opts)
     out = vireo_run(vireo_virtio, guests, "virtio_blk", "elf", f"seed={seed}", opts)
     check_disk(disk, seed, out)
+
+
+# ---------------------------------------------------------------- devices through the API
+
+
+def api_vm(vireo, tmp_path, netns=None):
+    """`vireo run --api-socket` with nothing configured; (process, socket)."""
+    from vmapi import wait_socket
+    sock = str(tmp_path / f"api-{secrets.token_hex(3)}.sock")
+    args = [vireo, "run", "--api-socket", sock, "--debug-exit"]
+    if netns:
+        args = ["ip", "netns", "exec", netns] + args
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    wait_socket(sock, proc)
+    return proc, sock
+
+
+def api_boot(proc, sock, name, timeout=60):
+    from vmapi import api
+    assert api(sock, "PUT", "/actions", {"action_type": "InstanceStart"})[0] == 204
+    out, err = proc.communicate(timeout=timeout)
+    out, err = out.decode(errors="replace"), err.decode(errors="replace")
+    assert pass_line(name) in out, f"no PASS line (rc {proc.returncode})\n{out}\n{err}"
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{out}\n{err}"
+    return out
+
+
+@pytest.mark.kvm
+def test_vireo_drives_through_the_api(vireo_virtio, guests, kvm, tmp_path):
+    """PUT /drives as a Firecracker client does it: the root drive is the
+    guest's first disk whatever order the drives came in, its drive_id is
+    the serial the guest reads."""
+    from vmapi import api
+    seed = secrets.randbits(48)
+    disk = new_disk(tmp_path, "qcow2")
+    spare = tmp_path / "spare.raw"
+    spare.write_bytes(bytes(1 << 20))
+    proc, sock = api_vm(vireo_virtio, tmp_path)
+    try:
+        assert api(sock, "PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 128})[0] == 204
+        assert api(sock, "PUT", "/boot-source", {
+            "kernel_image_path": image(guests, "virtio_blk", "elf"),
+            "boot_args": f"seed={seed} expect_id=rootfs"})[0] == 204
+        assert api(sock, "PUT", "/drives/scratch", {
+            "drive_id": "scratch", "path_on_host": str(spare), "is_root_device": False,
+            "is_read_only": True})[0] == 204
+        assert api(sock, "PUT", "/drives/rootfs", {
+            "drive_id": "rootfs", "path_on_host": str(disk), "is_root_device": True,
+            "is_read_only": False})[0] == 204
+        status, cfg = api(sock, "GET", "/vm/config")
+        assert status == 200
+        assert cfg["drives"][0]["path_on_host"] == str(disk)
+        out = api_boot(proc, sock, "virtio_blk")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "BLK: flush ok" in out and "BLK: discard ok" in out, out
+    check_disk(qcow2_to_raw(disk, tmp_path), seed, out)
+    assert spare.read_bytes() == bytes(1 << 20)
+
+
+@pytest.mark.kvm
+def test_vireo_network_interface_through_the_api(vireo_virtio, guests, kvm, netns, tmp_path):
+    from vmapi import api
+    token = secrets.token_hex(6)
+    proc, sock = api_vm(vireo_virtio, tmp_path, netns=netns)
+    try:
+        assert api(sock, "PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 128})[0] == 204
+        assert api(sock, "PUT", "/boot-source", {
+            "kernel_image_path": image(guests, "virtio_net", "elf"),
+            "boot_args": net_cmdline(token)})[0] == 204
+        assert api(sock, "PUT", "/network-interfaces/eth0", {
+            "iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": GUEST_MAC})[0] == 204
+        out = api_boot(proc, sock, "virtio_net")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    check_net(out, token)
