@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* PCI host bridge and configuration mechanism #1; see pci.h. */
+/* PCI host bridge, configuration mechanism #1 and ECAM; see pci.h. */
 #include "devices/pci.h"
 
 #include <errno.h>
@@ -257,6 +257,78 @@ const struct bus_dev_ops pci_conf1_ops = {
 	.read = conf1_read,
 	.write = conf1_write,
 };
+
+/* An ECAM access as a config access; false if it is outside the window,
+ * not 1, 2 or 4 bytes, or crosses a dword (PCIe config requests carry byte
+ * enables for one dword only). */
+static bool ecam_target(const struct pci_host *h, uint64_t offset, unsigned len,
+			uint8_t *bus, uint8_t *devfn, unsigned *reg)
+{
+	if (offset >= h->ecam_size || (len != 1 && len != 2 && len != 4) ||
+	    (offset & 3) + len > 4)
+		return false;
+	*bus = (uint8_t)(offset >> PCI_ECAM_BUS_SHIFT);
+	*devfn = (uint8_t)(offset >> 12);
+	*reg = (unsigned)offset & 0xfff;
+	return true;
+}
+
+static void ecam_read(void *opaque, uint64_t offset, void *data, unsigned len)
+{
+	struct pci_host *h = opaque;
+	const struct pci_dev *d;
+	uint8_t bus, devfn;
+	unsigned reg;
+	uint32_t v;
+
+	memset(data, 0xff, len);
+	if (!ecam_target(h, offset, len, &bus, &devfn, &reg))
+		return;
+	pthread_mutex_lock(&h->lock);
+	d = pci_lookup(h, bus, devfn);
+	if (d && reg >= d->cfg_size)
+		v = 0;  /* an all-zero header at 0x100: no extended capabilities */
+	else
+		v = pci_cfg_read_locked(h, bus, devfn, reg, len);
+	pthread_mutex_unlock(&h->lock);
+	put_le(data, v, len);
+}
+
+static void ecam_write(void *opaque, uint64_t offset, const void *data, unsigned len)
+{
+	struct pci_host *h = opaque;
+	uint8_t bus, devfn;
+	unsigned reg;
+
+	if (!ecam_target(h, offset, len, &bus, &devfn, &reg))
+		return;
+	pthread_mutex_lock(&h->lock);
+	pci_cfg_write_locked(h, bus, devfn, reg, len, get_le(data, len));
+	pthread_mutex_unlock(&h->lock);
+}
+
+const struct bus_dev_ops pci_ecam_ops = {
+	.read = ecam_read,
+	.write = ecam_write,
+};
+
+int pci_host_attach_ecam(struct pci_host *h, struct bus *mmio, uint64_t base,
+			 unsigned nbuses, struct verr *err)
+{
+	uint64_t size = (uint64_t)nbuses << PCI_ECAM_BUS_SHIFT;
+	int rc;
+
+	if (nbuses < 1 || nbuses > PCI_ECAM_MAX_BUSES)
+		return verr_set(err, EINVAL, "pci: ECAM for %u buses (1..256)", nbuses);
+	if (base & ((1ull << PCI_ECAM_BUS_SHIFT) - 1) || base > UINT64_MAX - size)
+		return verr_set(err, EINVAL, "pci: bad ECAM base 0x%llx", (unsigned long long)base);
+	if (h->ecam_size)
+		return verr_set(err, EEXIST, "pci: ECAM is already mapped");
+	rc = bus_register(mmio, base, size, "pci-ecam", &pci_ecam_ops, h, err);
+	if (rc == 0)
+		h->ecam_size = size;
+	return rc;
+}
 
 int pci_host_init(struct pci_host *h, const struct platform_ops *plat, struct verr *err)
 {

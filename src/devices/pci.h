@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * PCI host: configuration mechanism #1 at ports 0xcf8-0xcff, the reset
- * control register at 0xcf9, and a table of the 32 slots of bus 0
- * (function 0 only). Slot 0 is the host bridge.
+ * control register at 0xcf9, the PCI Express enhanced configuration access
+ * window (ECAM, memory-mapped: 4 KiB per function at
+ * base + (bus << 20 | device << 15 | function << 12)), and a table of the
+ * 32 slots of bus 0 (function 0 only). Slot 0 is the host bridge. Both
+ * mechanisms reach the same config space.
  *
  * Device pattern (shared by src/devices): pci_host_init() fills a struct the
  * VM owns, pci_host_attach() registers it on the port bus,
@@ -33,6 +36,8 @@
 #define PCI_CFG_SIZE 256
 #define PCI_CFG_EXP_SIZE 4096
 #define PCI_NUM_BARS 6
+#define PCI_ECAM_BUS_SHIFT 20
+#define PCI_ECAM_MAX_BUSES 256
 
 /* Config-space offsets used by device code. */
 #define PCI_VENDOR_ID 0x00
@@ -89,6 +94,7 @@ struct pci_host {
 	uint8_t rcr;                  /* reset control register at 0xcf9 */
 	struct pci_dev bridge;
 	struct pci_dev *slots[PCI_SLOTS];
+	uint64_t ecam_size;           /* bytes of the ECAM window; 0 = none */
 };
 
 /* class_code is 24 bits: base class, subclass, programming interface. */
@@ -111,11 +117,19 @@ void pci_dev_restore_config(struct pci_dev *d, const uint8_t *cfg, size_t len);
 int pci_host_init(struct pci_host *h, const struct platform_ops *plat, struct verr *err);
 void pci_host_destroy(struct pci_host *h);
 int pci_host_attach(struct pci_host *h, struct bus *pio, struct verr *err);
+/* Maps the ECAM window for buses 0..nbuses-1 (1..256, 1 MiB each) at base
+ * (1 MiB aligned) on the MMIO bus. Through ECAM, registers 0x100-0xfff of
+ * a function with 256 bytes of config space read as 0 (the PCIe "no
+ * extended capabilities" header) and ignore writes; absent functions and
+ * accesses that cross a dword (or are 8 bytes wide) read as all-ones and
+ * are dropped on write. */
+int pci_host_attach_ecam(struct pci_host *h, struct bus *mmio, uint64_t base,
+			 unsigned nbuses, struct verr *err);
 /* Plugs d into slot (1-31, or PCI_SLOT_ANY); returns the slot number. */
 int pci_host_add(struct pci_host *h, struct pci_dev *d, int slot, struct verr *err);
 void pci_host_remove(struct pci_host *h, struct pci_dev *d);
 
-/* Config access by bus/devfn, shared by mechanism #1 and a later ECAM.
+/* Config access by bus/devfn, as mechanism #1 sees it.
  * Absent functions and out-of-range offsets read as all-ones. */
 uint32_t pci_host_cfg_read(struct pci_host *h, uint8_t bus, uint8_t devfn,
 			   unsigned off, unsigned len);
@@ -126,6 +140,7 @@ void pci_host_save(struct pci_host *h, struct pci_host_state *st);
 void pci_host_restore(struct pci_host *h, const struct pci_host_state *st);
 
 extern const struct bus_dev_ops pci_conf1_ops;
+extern const struct bus_dev_ops pci_ecam_ops;
 
 /* Little-endian accessors for a device's own config[] / wmask[] arrays. */
 static inline void pci_put16(uint8_t *p, unsigned off, uint16_t v)

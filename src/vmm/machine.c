@@ -156,6 +156,9 @@ static int setup_platform_devices(struct vm *vm, struct verr *err)
 	vm->devices_ready |= DEV_PCI;
 	if ((rc = pci_host_attach(&vm->pci, &vm->pio, err)) < 0)
 		return rc;
+	if ((rc = pci_host_attach_ecam(&vm->pci, &vm->mmio, X86_PCI_ECAM_BASE,
+				       X86_PCI_ECAM_BUSES, err)) < 0)
+		return rc;
 	if ((rc = acpi_pm_init(&vm->pm, &sci, &vm->platform, err)) < 0)
 		return rc;
 	vm->devices_ready |= DEV_PM;
@@ -194,8 +197,10 @@ static int setup_firmware_tables(struct vm *vm, uint64_t *rsdp, struct verr *err
 		.reset_port = X86_PORT_PCI_CONF + 1,
 		.reset_value = 0x06,
 		.s5_slp_typ = X86_S5_SLP_TYP,
+		.pci_ecam_base = X86_PCI_ECAM_BASE,
+		.pci_ecam_end_bus = (uint8_t)(X86_PCI_ECAM_BUSES - 1),
 		.pci_mmio32_base = (uint32_t)X86_LOWMEM_MAX,
-		.pci_mmio32_size = 0xe0000000u - (uint32_t)X86_LOWMEM_MAX,
+		.pci_mmio32_size = (uint32_t)(X86_PCI_ECAM_BASE - X86_LOWMEM_MAX),
 	};
 	struct mptable_config mcfg = {
 		.ncpus = vm->nvcpus,

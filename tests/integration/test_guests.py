@@ -12,6 +12,7 @@ QEMU's PVH loader on microvm, .bzImage through qboot's Linux loader on -M pc
 (which runs the real-mode stub and enters through the 32-bit protocol).
 vireo's 64-bit entry is exercised only by the vireo runs."""
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -147,6 +148,37 @@ def test_vireo_bootinfo(vireo, guests, kvm, initrd, fmt, memory):
     assert f"TOKEN: {token}" in out
     assert "PLATFORM: matches docs/platform.md" in out
     assert ("BOOT: linux64" if fmt == "bzImage" else "BOOT: pvh") in out
+
+
+def ecam_functions(out):
+    """N from the ecam guest's "ECAM: N functions agree with conf1"."""
+    m = re.search(r"^ECAM: (\d+) functions agree with conf1\s*$", out, re.M)
+    assert m, f"no ECAM summary line\n{out}"
+    return int(m.group(1))
+
+
+@pytest.mark.kvm
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("with_disk", [False, True])
+def test_vireo_ecam(vireo, guests, kvm, tmp_path, fmt, with_disk):
+    """The guest finds the MCFG through the RSDP and XSDT and reads every
+    function conf1 finds through ECAM too: host bridge, virtio-rng and (with
+    a disk) virtio-blk, so exactly 2 or 3 functions must agree."""
+    extra = ["--rng"]
+    if with_disk:
+        disk = tmp_path / "disk.raw"
+        disk.write_bytes(b"")
+        os.truncate(disk, 8 << 20)
+        extra += ["--disk", f"{disk},format=raw"]
+    want = 3 if with_disk else 2
+    rc, out, err = vireo_run(vireo, image(guests, "ecam", fmt),
+                             f"platform=vireo min_functions={want}", extra=extra)
+    assert_pass("ecam", rc, out, err)
+    assert "MCFG: 1 entries, segment 0 at 0xe0000000, buses 0-255" in out, out
+    assert ecam_functions(out) == want, out
+    assert "PCI: 00:00.0 1b36:0008 agrees" in out, out
+    assert "1af4:1044 agrees" in out, out
+    assert ("1af4:1042 agrees" in out) == with_disk, out
 
 
 @pytest.mark.kvm
@@ -321,6 +353,23 @@ def test_qemu_fail_is_reported(qemu, guests, fmt, how, reason):
     rc, out, err = qemu_run(qemu, image(guests, "fail", fmt), fmt, f"how={how}")
     assert f"VIREO-GUEST: FAIL fail: {reason}" in out, out + err
     assert rc == 3, f"exit {rc}\n{out}\n{err}"
+
+
+def test_qemu_ecam(qemu, guests):
+    """The ecam guest against QEMU's q35, whose MCFG and ECAM are the
+    reference for the guest's own parsing and comparison; on -M pc (no
+    MCFG) the guest must fail rather than pass with nothing compared."""
+    common = ["-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio",
+              "-device", "isa-debug-exit,iobase=0x501,iosize=1", "-m", MEMORY,
+              "-no-reboot", "-bios", QBOOT, "-kernel", image(guests, "ecam", "bzImage"),
+              "-append", "min_functions=2", "-device", "virtio-rng-pci"]
+    r = run(qemu + ["-M", "q35"] + common, timeout=60, stdin=subprocess.DEVNULL)
+    out, err = r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+    assert_qemu_pass("ecam", r.returncode, out, err)
+    assert ecam_functions(out) >= 2 and "1af4:1005 agrees" in out, out
+    r = run(qemu + ["-M", "pc"] + common, timeout=60, stdin=subprocess.DEVNULL)
+    out = r.stdout.decode(errors="replace")
+    assert "FAIL ecam: no MCFG table" in out and r.returncode == 3, out
 
 
 def shim_run(qemu, guests, name, cmdline="", cpus=1, input=None):

@@ -86,7 +86,11 @@ static void e820_sums_to_ram_minus_holes(void **state)
 			if (e[j].type == E820_RAM)
 				ram += e[j].size;
 		assert_int_equal(ram, sizes[i] - 0x60400);
-		assert_int_equal(n, sizes[i] > X86_LOWMEM_MAX ? 5 : 4);
+		assert_int_equal(n, sizes[i] > X86_LOWMEM_MAX ? 6 : 5);
+		/* ECAM reserved, never RAM. */
+		assert_int_equal(e[4].addr, X86_PCI_ECAM_BASE);
+		assert_int_equal(e[4].size, X86_PCI_ECAM_SIZE);
+		assert_int_equal(e[4].type, E820_RESERVED);
 	}
 }
 
@@ -119,7 +123,7 @@ static void bzimage_boot_params(void **state)
 	assert_int_equal(get32(zp + 0x228), X86_CMDLINE);
 	assert_string_equal((const char *)guest_mem_ptr(&g, X86_CMDLINE, 1), "console=ttyS0 token=abc");
 	assert_int_equal(get64(zp + 0x070), 0xe0000);
-	assert_int_equal(zp[0x1e8], 4);
+	assert_int_equal(zp[0x1e8], 5);
 	uint32_t rd = get32(zp + 0x218);
 	assert_int_equal(get32(zp + 0x21c), sizeof(initrd));
 	assert_int_equal(rd % 4096, 0);
@@ -220,7 +224,7 @@ static void pvh_start_info(void **state)
 	assert_int_equal(get32(si + 4), 1);
 	assert_int_equal(get64(si + 24), X86_CMDLINE);
 	assert_int_equal(get64(si + 32), 0xe0000);
-	assert_int_equal(get32(si + 48), 4);
+	assert_int_equal(get32(si + 48), 5);
 	assert_int_equal(*(uint8_t *)guest_mem_ptr(&g, 0x200000, 1), 0xcc);
 	assert_int_equal(*(uint8_t *)guest_mem_ptr(&g, 0x200100, 1), 0);
 }

@@ -219,12 +219,38 @@ static void bad_features_and_reset(void **state)
 	assert_int_equal(r16(0x18), 0);
 }
 
+/* A BAR moved through ECAM: the device re-registers its region on the
+ * very MMIO bus whose handler is running, as a guest's MMCONFIG write does. */
+static void bar_moved_through_ecam(void **state)
+{
+	const uint64_t ecam = 0xe0000000ull, cfg1 = ecam + (1u << 15), moved = BAR + 0x100000;
+	struct verr err = { 0 };
+	uint16_t v16 = 0;
+	uint32_t v;
+
+	assert_int_equal(pci_host_attach_ecam(&host, &mmio, ecam, 256, &err), 0);
+	assert_true(bus_read(&mmio, cfg1, &v, 4));
+	assert_int_equal(v, 0x10441af4);
+	v16 = 0;
+	assert_true(bus_write(&mmio, cfg1 + 0x04, &v16, 2));     /* decoding off */
+	v = (uint32_t)moved;
+	assert_true(bus_write(&mmio, cfg1 + 0x10, &v, 4));
+	v16 = 6;
+	assert_true(bus_write(&mmio, cfg1 + 0x04, &v16, 2));     /* memory + bus master */
+	assert_int_equal(cfg(0x10, 4) & ~0xfu, (uint32_t)moved);
+	assert_false(bus_read(&mmio, BAR + 0x12, &v16, 2));
+	assert_true(bus_read(&mmio, moved + 0x12, &v16, 2));
+	assert_int_equal(v16, 1);                                 /* num_queues */
+	assert_int_equal(fk.ioeventfds, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(identity_and_caps),
 		cmocka_unit_test(negotiate_and_serve),
 		cmocka_unit_test(bad_features_and_reset),
+		cmocka_unit_test(bar_moved_through_ecam),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

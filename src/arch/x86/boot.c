@@ -31,14 +31,17 @@ int boot_read_exact(struct boot_reader *r, uint64_t off, void *buf, size_t len,
 
 unsigned x86_build_e820(const struct x86_mem_layout *l, struct e820_entry *e, unsigned max)
 {
-	struct e820_entry all[5] = {
+	/* ECAM is reserved here as well as in the DSDT: Linux trusts an MCFG
+	 * window that either one reserves, and nothing mistakes it for RAM. */
+	struct e820_entry all[6] = {
 		{ 0, X86_EBDA, E820_RAM },
 		{ X86_EBDA, X86_HOLE_START - X86_EBDA, E820_RESERVED },
 		{ X86_ACPI_BASE, X86_HIGH_MEM - X86_ACPI_BASE, E820_RESERVED },
 		{ X86_HIGH_MEM, l->lowmem - X86_HIGH_MEM, E820_RAM },
+		{ X86_PCI_ECAM_BASE, X86_PCI_ECAM_SIZE, E820_RESERVED },
 		{ X86_4G, l->highmem, E820_RAM },
 	};
-	unsigned n = l->highmem ? 5 : 4;
+	unsigned n = l->highmem ? 6 : 5;
 
 	if (n > max)
 		n = max;

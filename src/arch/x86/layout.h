@@ -25,6 +25,11 @@
 #define X86_HIGH_MEM 0x100000ull  /* 1 MiB: kernels load here */
 #define X86_LOWMEM_MAX 0xc0000000ull  /* 3 GiB: the PCI hole starts here */
 #define X86_4G 0x100000000ull
+/* PCI Express ECAM: buses 0..255, 1 MiB each; the 32-bit PCI MMIO window
+ * is [X86_LOWMEM_MAX, X86_PCI_ECAM_BASE). */
+#define X86_PCI_ECAM_BASE 0xe0000000ull
+#define X86_PCI_ECAM_BUSES 256u
+#define X86_PCI_ECAM_SIZE ((uint64_t)X86_PCI_ECAM_BUSES << 20)
 #define X86_IOAPIC_ADDR 0xfec00000u
 #define X86_LAPIC_ADDR 0xfee00000u
 

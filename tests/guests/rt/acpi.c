@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* ACPI (RSDP -> XSDT/RSDT -> FADT, MADT, DSDT's \_S5) and MP 1.4 table
+/* ACPI (RSDP -> XSDT/RSDT -> FADT, MADT, MCFG, DSDT's \_S5) and MP 1.4 table
  * readers.  Only tables below 4 GiB are reachable (the identity map). */
 #include "rt.h"
 
@@ -143,6 +143,23 @@ static void parse_madt(uint64_t m)
 	}
 }
 
+/* MCFG (PCI Firmware 3.x, 4.1.2): 16-byte entries after a 44-byte header,
+ * as many as the table length holds. */
+static void parse_mcfg(uint64_t t)
+{
+	uint32_t len = u32(t + 4);
+	acpi.mcfg = t;
+	for (uint32_t off = 44; off + 16 <= len && acpi.ecam_entries < 256; off += 16) {
+		uint16_t seg = *(volatile uint16_t *)(t + off + 8);
+		if (seg == 0 && !acpi.ecam_base) {
+			acpi.ecam_base = u64(t + off);
+			acpi.ecam_bus_start = *(volatile uint8_t *)(t + off + 10);
+			acpi.ecam_bus_end = *(volatile uint8_t *)(t + off + 11);
+		}
+		acpi.ecam_entries++;
+	}
+}
+
 static void parse_table(uint64_t t)
 {
 	if (!LOW4G(t))
@@ -153,6 +170,8 @@ static void parse_table(uint64_t t)
 		parse_fadt(t);
 	else if (!memcmp((void *)t, "APIC", 4))
 		parse_madt(t);
+	else if (!memcmp((void *)t, "MCFG", 4) && !acpi.mcfg)
+		parse_mcfg(t);
 }
 
 int acpi_init(void)

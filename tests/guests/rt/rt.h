@@ -103,6 +103,10 @@ struct acpi {
 	uint32_t isa0_gsi;
 	uint16_t sci_int;
 	uint32_t pm1a_evt;
+	uint64_t mcfg;			/* MCFG table, 0 if none */
+	int ecam_entries;		/* its allocation entries */
+	uint64_t ecam_base;		/* the first entry for segment 0 */
+	uint8_t ecam_bus_start, ecam_bus_end;
 };
 extern struct acpi acpi;
 int acpi_init(void);			/* 0, or -1 with acpi.ok false */

@@ -205,7 +205,7 @@ static void device_bars(void **state)
 	/* The read hook supplies computed registers. */
 	outl(&f->bus, 0xcf8, addr(0, 3, 0, 0x2c));
 	assert_int_equal(inw(&f->bus, 0xcfe), 0xbeef);
-	/* Extended config space is there for a later ECAM, not via conf1. */
+	/* Extended config space is only reachable through ECAM (test_ecam.c). */
 	assert_int_equal(pci_host_cfg_read(&f->host, 0, 3 << 3, 0x100, 4), 0);
 	assert_int_equal(pci_host_cfg_read(&f->host, 0, 3 << 3, 0xffe, 2), 0);
 	assert_int_equal(pci_host_cfg_read(&f->host, 0, 3 << 3, 0xffe, 4), 0xffffffff);
