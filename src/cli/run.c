@@ -36,6 +36,9 @@ static void run_usage(FILE *out)
 		"                        a virtio-blk disk (repeatable)\n"
 		"      --net tap=NAME[,mac=52:54:00:..]  a virtio-net interface on a tap (repeatable)\n"
 		"      --rng             a virtio-rng device fed by the host's getrandom\n"
+		"      --vsock cid=N,uds=PATH  a virtio-vsock device with guest CID N (>= 3); the host\n"
+		"                        connects to PATH and sends \"CONNECT <port>\\n\"; guest\n"
+		"                        connections to the host's port P reach PATH_P\n"
 		"      --no-reboot       end vireo when the guest resets (the default)\n"
 		"      --overcommit      allow more guest RAM than the host has\n"
 		"      --debug-exit      isa-debug-exit port 0x501: a guest write of V exits with (V<<1)|1\n"
@@ -61,7 +64,8 @@ static void run_usage(FILE *out)
 }
 
 enum { OPT_NO_REBOOT = 256, OPT_OVERCOMMIT, OPT_DEBUG_EXIT, OPT_RESTORE, OPT_RESTORE_MEM,
-       OPT_PAUSED, OPT_DIRTY, OPT_API, OPT_CONFIG, OPT_DISK, OPT_NET, OPT_RNG, OPT_OVERLAYS };
+       OPT_PAUSED, OPT_DIRTY, OPT_API, OPT_CONFIG, OPT_DISK, OPT_NET, OPT_RNG, OPT_OVERLAYS,
+       OPT_VSOCK };
 
 struct run_opts {
 	const char *restore, *restore_mem;
@@ -86,6 +90,7 @@ static const struct option run_options[] = {
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "rng", no_argument, NULL, OPT_RNG },
+	{ "vsock", required_argument, NULL, OPT_VSOCK },
 	{ "clone-overlays", required_argument, NULL, OPT_OVERLAYS },
 	{ "track-dirty-pages", no_argument, NULL, OPT_DIRTY },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -184,6 +189,40 @@ static int net_item(void *ctx, char *k, char *v, struct verr *err)
 	return 0;
 }
 
+static int vsock_item(void *ctx, char *k, char *v, struct verr *err)
+{
+	struct vm_vsock *vs = ctx;
+	char *end;
+
+	if (!strcmp(k, "cid") && v) {
+		errno = 0;
+		vs->cid = strtoull(v, &end, 10);
+		if (!*v || *end || errno || v[0] == '-' || vs->cid < 3 || vs->cid > UINT32_MAX - 1)
+			return verr_set(err, EINVAL, "--vsock: cid=%s: the guest CID must be a number from 3 to 4294967294 (0-2 are reserved)",
+					v);
+	} else if (!strcmp(k, "uds") && v) {
+		if (!*v || strlen(v) > VM_VSOCK_UDS_MAX)
+			return verr_set(err, EINVAL, "--vsock: uds= must be a path of 1 to %d bytes",
+					VM_VSOCK_UDS_MAX);
+		vs->uds = v;
+	} else {
+		return verr_set(err, EINVAL, "--vsock: bad option '%s%s%s' (want cid=N,uds=PATH)", k,
+				v ? "=" : "", v ? v : "");
+	}
+	return 0;
+}
+
+static int vsock_opt(struct vm_config *cfg, char *arg, struct verr *err)
+{
+	if (cfg->vsock.uds)
+		return verr_set(err, EINVAL, "only one --vsock device");
+	if (each_option(arg, vsock_item, &cfg->vsock, err) < 0)
+		return -EINVAL;
+	if (!cfg->vsock.uds)
+		return verr_set(err, EINVAL, "--vsock needs uds=PATH");
+	return 0;
+}
+
 static int add_disk_opt(struct vm_config *cfg, char *arg, struct verr *err)
 {
 	struct vm_disk *d;
@@ -254,6 +293,10 @@ static int parse_args(int argc, char **argv, struct vm_config *cfg, struct run_o
 				return -EINVAL;
 			break;
 		case OPT_RNG: cfg->rng = true; break;
+		case OPT_VSOCK:
+			if (vsock_opt(cfg, optarg, err) < 0)
+				return -EINVAL;
+			break;
 		case OPT_OVERLAYS: cfg->clone_overlay_dir = optarg; break;
 		case OPT_DIRTY: cfg->track_dirty_pages = true; break;
 		case 'v': verbose++; break;
@@ -280,6 +323,9 @@ static int parse_args(int argc, char **argv, struct vm_config *cfg, struct run_o
 		return verr_set(err, EINVAL, "--clone-overlays needs --restore");
 	if (ro->restore && (cfg->ndisks || cfg->rng))
 		return verr_set(err, EINVAL, "a restored VM has the snapshot's disks and devices: --disk and --rng do not go with --restore");
+	/* a restored VM keeps its CID (the guest knows it); --vsock can move the socket */
+	if (!ro->restore && cfg->vsock.uds && !cfg->vsock.cid)
+		return verr_set(err, EINVAL, "--vsock needs cid=N (3 or more)");
 	if ((ro->restore || ro->config) && (cfg->kernel || (ro->restore && ro->config)))
 		return verr_set(err, EINVAL, "--kernel, --config and --restore exclude each other");
 	if (!cfg->kernel && !ro->restore && !ro->config && !ro->api_socket)

@@ -65,7 +65,7 @@ struct conn {
 struct vsock {
 	struct virtio_dev dev;
 	uint64_t guest_cid;
-	char path[96];            /* leaves room for "_<port>" in sun_path */
+	char path[VIRTIO_VSOCK_PATH_MAX];
 	int listen_fd, ep;
 	uint32_t next_port;
 	struct conn conns[VIRTIO_VSOCK_MAX_CONNS];

@@ -292,8 +292,8 @@ struct parsed {
 	uint32_t dev_len[NDEV];
 	const uint8_t *virtio_devices;
 	uint32_t virtio_devices_len;
-	const uint8_t *virtio[VM_MAX_DISKS + VM_MAX_NETS + 1];
-	uint32_t virtio_len[VM_MAX_DISKS + VM_MAX_NETS + 1];
+	const uint8_t *virtio[VM_MAX_VIRTIO];
+	uint32_t virtio_len[VM_MAX_VIRTIO];
 };
 
 static const size_t dev_size[NDEV] = {
@@ -384,7 +384,7 @@ static int parse_section(struct parsed *p, uint32_t tag, const uint8_t *val, uin
 		if (len < 4)
 			return verr_set(err, EINVAL, "%s: short virtio section", name);
 		memcpy(&idx, val, 4);
-		if (idx >= VM_MAX_DISKS + VM_MAX_NETS + 1 || p->virtio[idx])
+		if (idx >= VM_MAX_VIRTIO || p->virtio[idx])
 			return verr_set(err, EINVAL, "%s: virtio section %u out of range or repeated", name, idx);
 		p->virtio[idx] = val + 4;
 		p->virtio_len[idx] = len - 4;
@@ -581,7 +581,7 @@ static int restore_virtio(struct vm *vm, const struct parsed *p, struct verr *er
 			return verr_set(err, EINVAL, "snapshot: state of virtio device %u missing", i);
 		rc = virtio_pci_restore(vm->virtio[i], p->virtio[i], p->virtio_len[i], err);
 	}
-	if (rc == 0 && vm->nvirtio < VM_MAX_DISKS + VM_MAX_NETS + 1 && p->virtio[vm->nvirtio])
+	if (rc == 0 && vm->nvirtio < VM_MAX_VIRTIO && p->virtio[vm->nvirtio])
 		rc = verr_set(err, EINVAL, "snapshot: more virtio devices than it lists");
 	return rc;
 }
@@ -634,6 +634,7 @@ int vm_snapshot_restore(struct vm **out, const struct vm_config *base, const cha
 		cfg.mem_size = p->cfg.mem_size;
 		cfg.ndisks = cfg.nnets = 0;
 		cfg.rng = false;
+		cfg.vsock = (struct vm_vsock){ 0 };
 		rc = vm_alloc(&vm, &cfg, err);
 	}
 	if (rc == 0 && (rc = restore_into(vm, p, base, mem_path, err)) < 0) {

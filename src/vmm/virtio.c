@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The VM's virtio-pci devices: block, net and rng models from src/virtio on
+/* The VM's virtio-pci devices: block, net, rng, console and vsock models from src/virtio on
  * the virtio-pci transport, with MSI routes and eventfds through the
  * accelerator. BARs are pre-assigned from the start of the PCI hole. */
 #include "vmm/vm_priv.h"
@@ -13,6 +13,9 @@
 #include "virtio/blk.h"
 #include "virtio/net.h"
 #include "virtio/rng.h"
+#include "virtio/vsock.h"
+
+_Static_assert(VM_VSOCK_UDS_MAX < VIRTIO_VSOCK_PATH_MAX, "vsock path limits disagree");
 
 #define MAX_MSI 1024
 
@@ -127,6 +130,16 @@ static int add_net(struct vm *vm, unsigned i, struct verr *err)
 	return plug(vm, dev, err);
 }
 
+static int add_vsock(struct vm *vm, struct verr *err)
+{
+	struct virtio_dev *dev;
+	int rc = virtio_vsock_create(vm->cfg.vsock.cid, vm->cfg.vsock.uds, &dev, err);
+
+	if (rc < 0)
+		return verr_prefix(err, "--vsock: ");
+	return plug(vm, dev, err);
+}
+
 int vm_setup_virtio(struct vm *vm, struct verr *err)
 {
 	struct virtio_dev *dev;
@@ -139,6 +152,8 @@ int vm_setup_virtio(struct vm *vm, struct verr *err)
 		rc = add_net(vm, i, err);
 	if (rc == 0 && vm->cfg.rng && (rc = virtio_rng_create(&dev, err)) == 0)
 		rc = plug(vm, dev, err);
+	if (rc == 0 && vm->cfg.vsock.cid)
+		rc = add_vsock(vm, err);
 	return rc;
 }
 

@@ -17,6 +17,11 @@
 
 #define VM_MAX_DISKS 8
 #define VM_MAX_NETS 4
+/* disks, nets, rng, console, vsock: the order of the PCI functions and of
+ * the snapshot's virtio sections */
+#define VM_MAX_VIRTIO (VM_MAX_DISKS + VM_MAX_NETS + 3)
+/* the vsock socket path leaves room for "_<port>" in a sun_path */
+#define VM_VSOCK_UDS_MAX 95
 
 struct vm_disk {
 	const char *path;
@@ -29,6 +34,11 @@ struct vm_disk {
 struct vm_net {
 	const char *tap;
 	uint8_t mac[6];          /* all zero: derived */
+};
+
+struct vm_vsock {
+	uint64_t cid;            /* 0: no vsock device */
+	const char *uds;         /* host socket; guest connections reach uds_<port> */
 };
 
 struct vm_config {
@@ -47,6 +57,7 @@ struct vm_config {
 	struct vm_net nets[VM_MAX_NETS];
 	unsigned nnets;
 	bool rng;                /* virtio-rng */
+	struct vm_vsock vsock;   /* virtio-vsock (Firecracker's hybrid Unix sockets) */
 	/* Restore only: put each disk of the snapshot behind a new qcow2
 	 * overlay in this directory (clones must not share writable disks). */
 	const char *clone_overlay_dir;

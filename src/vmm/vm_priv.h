@@ -53,7 +53,7 @@ struct vm {
 	unsigned devices_ready;      /* bit per device, so destroy frees what exists */
 
 	/* virtio devices on PCI (vmm/virtio.c) */
-	struct virtio_pci *virtio[VM_MAX_DISKS + VM_MAX_NETS + 1];
+	struct virtio_pci *virtio[VM_MAX_VIRTIO];
 	struct block_dev *disks[VM_MAX_DISKS];
 	unsigned nvirtio;
 	uint64_t next_bar;
@@ -62,7 +62,7 @@ struct vm {
 	unsigned nmsi, next_gsi;
 
 	/* strings the configuration points to that the VM owns (restored) */
-	char *owned[2 * VM_MAX_DISKS * 3 + VM_MAX_NETS];
+	char *owned[2 * VM_MAX_DISKS * 3 + VM_MAX_NETS + 2];
 	unsigned nowned;
 
 	struct vcpu *vcpus;

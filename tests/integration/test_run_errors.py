@@ -190,3 +190,25 @@ def test_run_help(vireo):
     r = run([vireo, "run", "--help"])
     assert r.returncode == 0
     assert b"--kernel" in r.stdout and b"Ctrl-A x" in r.stdout
+
+
+# --vsock: checked while the options are parsed, before any KVM work.
+@pytest.mark.parametrize("opt,expect", [
+    ("cid=2,uds=/tmp/v.sock", "cid=2: the guest CID must be a number from 3"),
+    ("cid=0,uds=/tmp/v.sock", "cid=0: the guest CID must be a number from 3"),
+    ("cid=4294967295,uds=/tmp/v.sock", "the guest CID must be a number from 3 to 4294967294"),
+    ("cid=3x,uds=/tmp/v.sock", "cid=3x: the guest CID must be a number"),
+    ("cid=-4,uds=/tmp/v.sock", "cid=-4: the guest CID must be a number"),
+    ("cid=3", "--vsock needs uds=PATH"),
+    ("uds=/tmp/v.sock", "--vsock needs cid=N"),
+    ("cid=3,uds=", "uds= must be a path of 1 to 95 bytes"),
+    ("cid=3,uds=/" + "x" * 100, "uds= must be a path of 1 to 95 bytes"),
+    ("cid=3,uds=/tmp/v.sock,port=5", "--vsock: bad option 'port=5'"),
+])
+def test_bad_vsock(vireo, tmp, opt, expect):
+    refuse(vireo, ["--kernel", str(tmp / "k"), "--vsock", opt], expect)
+
+
+def test_two_vsock_devices(vireo, tmp):
+    refuse(vireo, ["--kernel", str(tmp / "k"), "--vsock", "cid=3,uds=/tmp/a",
+                   "--vsock", "cid=4,uds=/tmp/b"], "only one --vsock device")

@@ -11,16 +11,19 @@ handler.  The host side then checks what the guest did:
   pattern and reads the image (qcow2 through qemu-img convert).
 - virtio_net talks ARP, ICMP echo and UDP to the host end of a tap inside a
   network namespace created here, with a UDP echo server in that namespace.
-- virtio_rng reads random bytes twice.
+- virtio_rng reads random bytes twice; with --vsock it also finds the
+  virtio-vsock function and reads its guest CID.
 
 QEMU boots the bzImage through qboot on -M pc (microvm has no PCI); vireo
 boots both the bzImage (64-bit entry) and the PVH ELF."""
 import os
 import secrets
 import shutil
+import socket
 import struct
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -338,3 +341,48 @@ def test_vireo_all_devices(vireo_virtio, guests, kvm, tmp_path):
     vireo_run(vireo_virtio, guests, "virtio_rng", "elf", "", opts)
     out = vireo_run(vireo_virtio, guests, "virtio_blk", "elf", f"seed={seed}", opts)
     check_disk(disk, seed, out)
+
+
+@pytest.mark.kvm
+def test_vireo_vsock_on_pci(vireo_virtio, guests, kvm, tmp_path):
+    """--vsock puts a virtio-vsock function on the bus with the CID asked
+    for; its socket exists while the VM runs and is removed at the end."""
+    sock = tmp_path / "v.sock"
+    out = vireo_run(vireo_virtio, guests, "virtio_rng", "elf", "expect_vsock_cid=4097",
+                    ["--rng", "--vsock", f"cid=4097,uds={sock}"])
+    assert "VSOCK: guest_cid 4097" in out, out
+    assert not sock.exists(), "the vsock socket outlived vireo"
+
+
+def wait_path(path, proc, timeout=10):
+    end = time.time() + timeout
+    while not os.path.exists(path):
+        assert proc.poll() is None, proc.stderr.read().decode(errors="replace")
+        assert time.time() < end, f"{path} did not appear"
+        time.sleep(0.02)
+
+
+@pytest.mark.kvm
+def test_vireo_vsock_socket_waits_for_a_driver(vireo_virtio, guests, kvm, tmp_path):
+    """The host side of the hybrid convention on a guest that has no vsock
+    driver: the socket accepts and takes "CONNECT <port>", and the request
+    waits (neither "OK" nor a close) until a guest driver could answer."""
+    sock = tmp_path / "v.sock"
+    proc = subprocess.Popen([vireo_virtio, "run", "--kernel", str(guests / "counter.elf"),
+                             "--memory", MEMORY, "--cmdline", "every=1000000000",
+                             "--vsock", f"cid=3,uds={sock}"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        wait_path(sock, proc)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect(str(sock))
+            s.sendall(b"CONNECT 1234\n")
+            s.settimeout(0.5)
+            with pytest.raises(socket.timeout):
+                s.recv(64)
+        assert proc.poll() is None, "vireo ended on a vsock connection"
+    finally:
+        proc.kill()
+        proc.wait()
