@@ -35,6 +35,8 @@ static void run_usage(FILE *out)
 		"      --disk PATH[,format=raw|qcow2|vmdk][,readonly=on][,cache=none|writeback][,serial=ID]\n"
 		"                        a virtio-blk disk (repeatable)\n"
 		"      --net tap=NAME[,mac=52:54:00:..]  a virtio-net interface on a tap (repeatable)\n"
+		"      --console serial|virtio  where console input goes: COM1 (default) or a\n"
+		"                        virtio-console (hvc0), whose output is also on stdout\n"
 		"      --rng             a virtio-rng device fed by the host's getrandom\n"
 		"      --vsock cid=N,uds=PATH  a virtio-vsock device with guest CID N (>= 3); the host\n"
 		"                        connects to PATH and sends \"CONNECT <port>\\n\"; guest\n"
@@ -65,7 +67,7 @@ static void run_usage(FILE *out)
 
 enum { OPT_NO_REBOOT = 256, OPT_OVERCOMMIT, OPT_DEBUG_EXIT, OPT_RESTORE, OPT_RESTORE_MEM,
        OPT_PAUSED, OPT_DIRTY, OPT_API, OPT_CONFIG, OPT_DISK, OPT_NET, OPT_RNG, OPT_OVERLAYS,
-       OPT_VSOCK };
+       OPT_VSOCK, OPT_CONSOLE };
 
 struct run_opts {
 	const char *restore, *restore_mem;
@@ -91,6 +93,7 @@ static const struct option run_options[] = {
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "vsock", required_argument, NULL, OPT_VSOCK },
+	{ "console", required_argument, NULL, OPT_CONSOLE },
 	{ "clone-overlays", required_argument, NULL, OPT_OVERLAYS },
 	{ "track-dirty-pages", no_argument, NULL, OPT_DIRTY },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -293,6 +296,12 @@ static int parse_args(int argc, char **argv, struct vm_config *cfg, struct run_o
 				return -EINVAL;
 			break;
 		case OPT_RNG: cfg->rng = true; break;
+		case OPT_CONSOLE:
+			if (strcmp(optarg, "serial") && strcmp(optarg, "virtio"))
+				return verr_set(err, EINVAL, "--console %s: expected serial or virtio",
+						optarg);
+			cfg->console_virtio = !strcmp(optarg, "virtio");
+			break;
 		case OPT_VSOCK:
 			if (vsock_opt(cfg, optarg, err) < 0)
 				return -EINVAL;

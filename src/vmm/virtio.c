@@ -5,12 +5,15 @@
 #include "vmm/vm_priv.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "block/block.h"
 #include "core/log.h"
 #include "virtio/blk.h"
+#include "virtio/console.h"
 #include "virtio/net.h"
 #include "virtio/rng.h"
 #include "virtio/vsock.h"
@@ -130,6 +133,19 @@ static int add_net(struct vm *vm, unsigned i, struct verr *err)
 	return plug(vm, dev, err);
 }
 
+/* hvc0: input arrives through a pipe the CLI's console loop writes, so the
+ * Ctrl-A escape and signals stay where they are handled for COM1. */
+static int add_console(struct vm *vm, struct verr *err)
+{
+	struct virtio_dev *dev;
+	int rc;
+
+	if (pipe2(vm->console_pipe, O_NONBLOCK | O_CLOEXEC) < 0)
+		return verr_set(err, errno, "console pipe: %s", strerror(errno));
+	rc = virtio_console_create(vm->console_pipe[0], vm->cfg.console_out_fd, &dev, err);
+	return rc < 0 ? rc : plug(vm, dev, err);
+}
+
 static int add_vsock(struct vm *vm, struct verr *err)
 {
 	struct virtio_dev *dev;
@@ -152,6 +168,8 @@ int vm_setup_virtio(struct vm *vm, struct verr *err)
 		rc = add_net(vm, i, err);
 	if (rc == 0 && vm->cfg.rng && (rc = virtio_rng_create(&dev, err)) == 0)
 		rc = plug(vm, dev, err);
+	if (rc == 0 && vm->cfg.console_virtio)
+		rc = add_console(vm, err);
 	if (rc == 0 && vm->cfg.vsock.cid)
 		rc = add_vsock(vm, err);
 	return rc;
@@ -162,6 +180,11 @@ void vm_teardown_virtio(struct vm *vm)
 	for (unsigned i = 0; i < vm->nvirtio; i++)
 		virtio_pci_destroy(vm->virtio[i]);
 	vm->nvirtio = 0;
+	for (unsigned i = 0; i < 2; i++)
+		if (vm->console_pipe[i] >= 0) {
+			close(vm->console_pipe[i]);
+			vm->console_pipe[i] = -1;
+		}
 	for (unsigned i = 0; i < VM_MAX_DISKS; i++)
 		if (vm->disks[i]) {
 			block_close(vm->disks[i]);

@@ -49,7 +49,9 @@ struct vm_config {
 	uint64_t mem_size;
 	bool debug_exit;         /* isa-debug-exit compatible port 0x501 */
 	bool overcommit;         /* allow more guest RAM than the host has */
-	int console_out_fd;      /* COM1 output (stdout) */
+	int console_out_fd;      /* COM1 output (stdout), and hvc0's with console_virtio */
+	/* A virtio-console (hvc0) that takes the console input; COM1 stays */
+	bool console_virtio;
 	bool track_dirty_pages;  /* KVM dirty logging, for diff snapshots */
 	bool start_paused;       /* vm_start leaves the vCPUs parked */
 	struct vm_disk disks[VM_MAX_DISKS];
@@ -116,7 +118,8 @@ int vm_snapshot_save(struct vm *vm, const char *state_path, const char *mem_path
 int vm_snapshot_restore(struct vm **vm, const struct vm_config *cfg, const char *state_path,
 			const char *mem_path, struct verr *err);
 
-/* Feeds console input to COM1; returns bytes accepted (0 when its FIFO is full). */
+/* Feeds console input to the console (COM1, or hvc0 with console_virtio);
+ * returns bytes accepted (0 while its buffer is full). */
 size_t vm_console_input(struct vm *vm, const uint8_t *buf, size_t len);
 
 #endif

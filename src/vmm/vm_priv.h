@@ -60,6 +60,8 @@ struct vm {
 	pthread_mutex_t msi_lock;
 	struct accel_msi_route *msi;
 	unsigned nmsi, next_gsi;
+	/* console input for hvc0: the CLI writes [1], the device reads [0] */
+	int console_pipe[2];
 
 	/* strings the configuration points to that the VM owns (restored) */
 	char *owned[2 * VM_MAX_DISKS * 3 + VM_MAX_NETS + 2];

@@ -212,3 +212,9 @@ def test_bad_vsock(vireo, tmp, opt, expect):
 def test_two_vsock_devices(vireo, tmp):
     refuse(vireo, ["--kernel", str(tmp / "k"), "--vsock", "cid=3,uds=/tmp/a",
                    "--vsock", "cid=4,uds=/tmp/b"], "only one --vsock device")
+
+
+@pytest.mark.parametrize("value", ["hvc", "", "Virtio", "serial,virtio"])
+def test_bad_console(vireo, tmp, value):
+    refuse(vireo, ["--kernel", str(tmp / "k"), "--console", value],
+           f"--console {value}: expected serial or virtio")

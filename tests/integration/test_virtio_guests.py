@@ -18,6 +18,7 @@ QEMU boots the bzImage through qboot on -M pc (microvm has no PCI); vireo
 boots both the bzImage (64-bit entry) and the PVH ELF."""
 import os
 import secrets
+import select
 import shutil
 import socket
 import struct
@@ -386,3 +387,43 @@ def test_vireo_vsock_socket_waits_for_a_driver(vireo_virtio, guests, kvm, tmp_pa
     finally:
         proc.kill()
         proc.wait()
+
+
+def read_until(proc, want, timeout=30):
+    """stdout of proc until `want` appears; everything read so far."""
+    buf = b""
+    end = time.time() + timeout
+    while want.encode() not in buf:
+        left = end - time.time()
+        assert left > 0, f"no {want!r} within {timeout} s:\n{buf.decode(errors='replace')}"
+        r, _, _ = select.select([proc.stdout], [], [], left)
+        if r:
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            assert chunk, f"vireo ended before {want!r}:\n{buf.decode(errors='replace')}"
+            buf += chunk
+    return buf.decode(errors="replace")
+
+
+@pytest.mark.kvm
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("features", RING_FEATURES)
+def test_vireo_console_virtio(vireo_virtio, guests, kvm, fmt, features):
+    """--console virtio: hvc0's output reaches stdout, and a line written on
+    vireo's stdin reaches the guest through the receive queue (COM1 gets
+    none of it: the guest echoes what it read through hvc0)."""
+    token, word = secrets.token_hex(6), secrets.token_hex(8)
+    proc = subprocess.Popen([vireo_virtio, "run", "--kernel", image(guests, "virtio_console", fmt),
+                             "--memory", MEMORY, "--cmdline", f"token={token} {features}",
+                             "--debug-exit", "--console", "virtio"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out = read_until(proc, f"HVC hello {token}\n")
+        proc.stdin.write(f"ping {word}\n".encode())
+        proc.stdin.flush()
+        out += read_until(proc, pass_line("virtio_console"))
+        rest, err = proc.communicate(timeout=30)
+        out += rest.decode(errors="replace")
+    finally:
+        proc.kill()
+    assert f"HVC echo ping {word}\n" in out, out
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{out}\n{err.decode(errors='replace')}"
