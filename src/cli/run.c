@@ -3,6 +3,7 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -34,7 +35,9 @@ static void run_usage(FILE *out)
 		"  -m, --memory SIZE     guest RAM, e.g. 512M, 4G (default 128M; bare numbers are MiB)\n"
 		"      --disk PATH[,format=raw|qcow2|vmdk][,readonly=on][,cache=none|writeback][,serial=ID]\n"
 		"                        a virtio-blk disk (repeatable)\n"
-		"      --net tap=NAME[,mac=52:54:00:..]  a virtio-net interface on a tap (repeatable)\n"
+		"      --net tap=NAME[,mac=52:54:00:..][,queues=N]  a virtio-net interface on a tap\n"
+		"                        (repeatable); queues=N: N queue pairs on a multi-queue tap\n"
+		"      --net fd=N[,mac=..]  the same on an open tap fd handed to vireo\n"
 		"      --console serial|virtio  where console input goes: COM1 (default) or a\n"
 		"                        virtio-console (hvc0), whose output is also on stdout\n"
 		"      --rng             a virtio-rng device fed by the host's getrandom\n"
@@ -178,16 +181,34 @@ static int parse_mac(const char *s, uint8_t mac[6])
 	return (mac[0] & 1) ? -1 : 0; /* a multicast address cannot be a NIC's */
 }
 
+static int parse_uint(const char *v, unsigned long max, unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = v ? strtoul(v, &end, 10) : 0;
+	return !v || !*v || *end || errno || v[0] == '-' || *out > max ? -1 : 0;
+}
+
 static int net_item(void *ctx, char *k, char *v, struct verr *err)
 {
 	struct vm_net *n = ctx;
+	unsigned long x;
 
 	if (!strcmp(k, "tap") && v && *v && strlen(v) < 16)
 		n->tap = v;
 	else if (!strcmp(k, "mac") && v && parse_mac(v, n->mac) == 0)
 		return 0;
-	else
-		return verr_set(err, EINVAL, "--net: bad option '%s%s%s' (want tap=NAME[,mac=52:54:00:12:34:56])",
+	else if (!strcmp(k, "queues") && parse_uint(v, VM_NET_MAX_QUEUES, &x) == 0 && x >= 1)
+		n->queues = (unsigned)x;
+	else if (!strcmp(k, "queues"))
+		return verr_set(err, EINVAL, "--net: queues=%s: expected 1 to %d queue pairs",
+				v ? v : "", VM_NET_MAX_QUEUES);
+	else if (!strcmp(k, "fd") && parse_uint(v, INT32_MAX, &x) == 0) {
+		n->has_fd = true;
+		n->fd = (int)x;
+	} else
+		return verr_set(err, EINVAL, "--net: bad option '%s%s%s' (want tap=NAME or fd=N, [mac=52:54:00:12:34:56], [queues=N])",
 				k, v ? "=" : "", v ? v : "");
 	return 0;
 }
@@ -252,8 +273,13 @@ static int add_net_opt(struct vm_config *cfg, char *arg, struct verr *err)
 	memset(n, 0, sizeof(*n));
 	if (each_option(arg, net_item, n, err) < 0)
 		return -EINVAL;
-	if (!n->tap)
-		return verr_set(err, EINVAL, "--net needs tap=NAME");
+	if (!n->tap == !n->has_fd)
+		return verr_set(err, EINVAL, "--net needs either tap=NAME or fd=N (an open tap)");
+	if (n->has_fd && n->queues > 1)
+		return verr_set(err, EINVAL, "--net fd=%d: one fd is one queue pair; queues=N needs tap=NAME",
+				n->fd);
+	if (n->has_fd && fcntl(n->fd, F_GETFD) < 0)
+		return verr_set(err, EBADF, "--net fd=%d: not an open file descriptor", n->fd);
 	cfg->nnets++;
 	return 0;
 }

@@ -18,6 +18,7 @@
 #include "virtio/rng.h"
 #include "virtio/vsock.h"
 
+_Static_assert(VM_NET_MAX_QUEUES <= VIRTIO_NET_MAX_PAIRS, "queue pair limits disagree");
 _Static_assert(VM_VSOCK_UDS_MAX < VIRTIO_VSOCK_PATH_MAX, "vsock path limits disagree");
 
 #define MAX_MSI 1024
@@ -123,13 +124,25 @@ static int add_disk(struct vm *vm, unsigned i, struct verr *err)
 
 static int add_net(struct vm *vm, unsigned i, struct verr *err)
 {
-	struct virtio_net_opts no = { .tap = vm->cfg.nets[i].tap, .tap_fd = -1, .queue_pairs = 1 };
+	struct vm_net *n = &vm->cfg.nets[i];
+	struct virtio_net_opts no = { .tap = n->tap, .tap_fd = -1,
+				      .queue_pairs = n->queues ? n->queues : 1 };
 	struct virtio_dev *dev;
 	int rc;
 
-	memcpy(no.mac, vm->cfg.nets[i].mac, 6);
+	memcpy(no.mac, n->mac, 6);
+	if (n->has_fd) {
+		if ((rc = virtio_net_tap_check(n->fd, vm->net_ifname[i], err)) < 0)
+			return verr_prefix(err, "--net fd=%d: ", n->fd);
+		/* adopted: the device closes it, and a snapshot names the tap */
+		n->has_fd = false;
+		n->tap = vm->net_ifname[i];
+		no.tap = NULL;
+		no.tap_fd = n->fd;
+		no.tap_name = n->tap;
+	}
 	if ((rc = virtio_net_create(&no, &dev, err)) < 0)
-		return verr_prefix(err, "--net tap=%s: ", no.tap);
+		return verr_prefix(err, "--net %s%s: ", no.tap ? "tap=" : "fd of ", n->tap);
 	return plug(vm, dev, err);
 }
 

@@ -17,6 +17,7 @@
 
 #define VM_MAX_DISKS 8
 #define VM_MAX_NETS 4
+#define VM_NET_MAX_QUEUES 8   /* queue pairs per interface */
 /* disks, nets, rng, console, vsock: the order of the PCI functions and of
  * the snapshot's virtio sections */
 #define VM_MAX_VIRTIO (VM_MAX_DISKS + VM_MAX_NETS + 3)
@@ -32,7 +33,10 @@ struct vm_disk {
 };
 
 struct vm_net {
-	const char *tap;
+	const char *tap;         /* interface name (with has_fd: filled in from the fd) */
+	bool has_fd;             /* fd: an open tap handed in by the caller, adopted */
+	int fd;
+	unsigned queues;         /* queue pairs; 0 means 1 */
 	uint8_t mac[6];          /* all zero: derived */
 };
 

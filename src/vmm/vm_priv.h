@@ -60,6 +60,7 @@ struct vm {
 	pthread_mutex_t msi_lock;
 	struct accel_msi_route *msi;
 	unsigned nmsi, next_gsi;
+	char net_ifname[VM_MAX_NETS][16];   /* of taps handed in as fds */
 	/* console input for hvc0: the CLI writes [1], the device reads [0] */
 	int console_pipe[2];
 

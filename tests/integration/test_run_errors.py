@@ -218,3 +218,62 @@ def test_two_vsock_devices(vireo, tmp):
 def test_bad_console(vireo, tmp, value):
     refuse(vireo, ["--kernel", str(tmp / "k"), "--console", value],
            f"--console {value}: expected serial or virtio")
+
+
+# --net: queue pairs and taps handed in as file descriptors.
+@pytest.mark.parametrize("opt,expect", [
+    ("tap=t0,queues=0", "queues=0: expected 1 to 8 queue pairs"),
+    ("tap=t0,queues=9", "queues=9: expected 1 to 8 queue pairs"),
+    ("tap=t0,queues=two", "queues=two: expected 1 to 8 queue pairs"),
+    ("mac=52:54:00:00:00:01", "--net needs either tap=NAME or fd=N"),
+    ("tap=t0,fd=0", "--net needs either tap=NAME or fd=N"),
+    ("fd=-1", "--net: bad option 'fd=-1'"),
+    ("fd=1000", "--net fd=1000: not an open file descriptor"),
+])
+def test_bad_net(vireo, tmp, opt, expect):
+    refuse(vireo, ["--kernel", str(tmp / "k"), "--net", opt], expect)
+
+
+TUNSETIFF = 0x400454ca
+IFF_TUN, IFF_TAP, IFF_NO_PI, IFF_VNET_HDR = 0x0001, 0x0002, 0x1000, 0x4000
+
+
+def open_tun(flags):
+    import fcntl
+    if not os.access("/dev/net/tun", os.R_OK | os.W_OK):
+        pytest.skip("SKIPPED: /dev/net/tun is not accessible")
+    fd = os.open("/dev/net/tun", os.O_RDWR)
+    try:
+        # an unnamed, non-persistent interface: gone when the fd closes
+        fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", b"vireo-e%d", flags))
+    except OSError as e:
+        os.close(fd)
+        pytest.skip(f"SKIPPED: cannot create a tun/tap here: {e}")
+    return fd
+
+
+@pytest.mark.parametrize("flags,expect", [
+    (IFF_TUN | IFF_NO_PI | IFF_VNET_HDR, "is a tun device"),
+    (IFF_TAP | IFF_NO_PI, "was opened without IFF_VNET_HDR"),
+])
+def test_net_fd_not_a_usable_tap(vireo, tmp, flags, expect):
+    fd = open_tun(flags)
+    try:
+        r = run([vireo, "run", "--kernel", str(tmp / "k"), "--net", f"fd={fd}"], timeout=20,
+                pass_fds=[fd], stdin=subprocess_devnull())
+    finally:
+        os.close(fd)
+    err = r.stderr.decode()
+    assert r.returncode == CONFIG, err
+    assert f"--net fd={fd}: fd {fd} " in err or f"(fd {fd})" in err, err
+    assert expect in err, err
+
+
+def test_net_fd_of_a_regular_file(vireo, tmp):
+    with open(tmp / "f", "w") as f:
+        fd = f.fileno()
+        r = run([vireo, "run", "--kernel", str(tmp / "k"), "--net", f"fd={fd}"],
+                timeout=20, pass_fds=[fd], stdin=subprocess_devnull())
+    err = r.stderr.decode()
+    assert r.returncode == CONFIG, err
+    assert f"fd {fd} is not a tap device (TUNGETIFF" in err, err

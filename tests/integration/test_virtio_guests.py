@@ -146,6 +146,16 @@ def ip(*args, check=True):
 def netns(request):
     """A namespace with tap0 (HOST_IP/24, up) and a UDP echo server on
     HOST_IP:ECHO_PORT; deleted, with everything in it, afterwards."""
+    return make_netns(request)
+
+
+@pytest.fixture
+def netns_mq(request):
+    """netns with a multi-queue tap0 (for --net tap=tap0,queues=N)."""
+    return make_netns(request, multi_queue=True)
+
+
+def make_netns(request, multi_queue=False):
     if os.geteuid() != 0 or shutil.which("ip") is None:
         pytest.skip("SKIPPED: network namespaces need root and iproute2")
     name = f"vireo-t-{os.getpid()}-{secrets.token_hex(3)}"
@@ -163,7 +173,8 @@ def netns(request):
         return subprocess.run(["ip", "netns", "exec", name, *args], capture_output=True,
                               check=True)
     ns("ip", "link", "set", "lo", "up")
-    ns("ip", "tuntap", "add", "dev", "tap0", "mode", "tap", "vnet_hdr")
+    ns("ip", "tuntap", "add", "dev", "tap0", "mode", "tap", "vnet_hdr",
+       *(["multi_queue"] if multi_queue else []))
     ns("ip", "addr", "add", f"{HOST_IP}/24", "dev", "tap0")
     ns("ip", "link", "set", "tap0", "up")
     server = subprocess.Popen(["ip", "netns", "exec", name, sys.executable, "-c", ECHO_SERVER,
@@ -258,6 +269,17 @@ def test_qemu_net(qemu, guests, netns, features):
     check_net(out, token)
 
 
+def test_qemu_net_multiqueue(qemu, guests, netns_mq):
+    """The reference for expect_pairs: QEMU's multi-queue virtio-net."""
+    token = secrets.token_hex(6)
+    out = qemu_run(qemu, guests, "virtio_net", f"{net_cmdline(token)} expect_pairs=2",
+                   ["-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off,queues=2",
+                    "-device", f"virtio-net-pci,netdev=n0,disable-legacy=on,mq=on,vectors=6,"
+                    f"mac={GUEST_MAC}"], netns=netns_mq)
+    check_net(out, token)
+    assert "NET: 2 queue pairs enabled" in out, out
+
+
 # ---------------------------------------------------------------- vireo
 
 
@@ -329,6 +351,48 @@ def test_vireo_net(vireo_virtio, guests, kvm, netns, fmt, features):
     token = secrets.token_hex(6)
     out = vireo_run(vireo_virtio, guests, "virtio_net", fmt, f"{net_cmdline(token)} {features}",
                     ["--net", f"tap=tap0,mac={GUEST_MAC}"], netns=netns)
+    check_net(out, token)
+
+
+@pytest.mark.kvm
+@pytest.mark.parametrize("features", RING_FEATURES)
+def test_vireo_net_multiqueue(vireo_virtio, guests, kvm, netns_mq, features):
+    """queues=2 on a multi-queue tap: the device offers VIRTIO_NET_F_MQ with
+    max_virtqueue_pairs 2, the guest enables both pairs through the control
+    queue and transmits on each."""
+    token = secrets.token_hex(6)
+    out = vireo_run(vireo_virtio, guests, "virtio_net", "elf",
+                    f"{net_cmdline(token)} expect_pairs=2 {features}",
+                    ["--net", f"tap=tap0,queues=2,mac={GUEST_MAC}"], netns=netns_mq)
+    check_net(out, token)
+    assert "NET: 2 queue pairs enabled" in out, out
+    assert "NET: pair 1:" in out, out
+
+
+# Opens tap0 in the namespace as a caller of vireo would (IFF_TAP |
+# IFF_NO_PI | IFF_VNET_HDR) and runs vireo with the fd, which it inherits.
+TAP_FD_LAUNCHER = r"""
+import fcntl, os, struct, sys
+fd = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", b"tap0", 0x0002 | 0x1000 | 0x4000))
+os.set_inheritable(fd, True)
+args = [a.replace("@FD@", str(fd)) for a in sys.argv[1:]]
+os.execv(args[0], args)
+"""
+
+
+@pytest.mark.kvm
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_vireo_net_fd(vireo_virtio, guests, kvm, netns, fmt):
+    """--net fd=N: a tap the caller opened and handed in."""
+    token = secrets.token_hex(6)
+    args = ["ip", "netns", "exec", netns, sys.executable, "-c", TAP_FD_LAUNCHER, vireo_virtio,
+            "run", "--kernel", image(guests, "virtio_net", fmt), "--memory", MEMORY,
+            "--cmdline", net_cmdline(token), "--debug-exit", "--net", f"fd=@FD@,mac={GUEST_MAC}"]
+    r = run(args, timeout=60, stdin=subprocess.DEVNULL)
+    out, err = r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+    assert pass_line("virtio_net") in out, f"no PASS line (rc {r.returncode})\n{out}\n{err}"
+    assert r.returncode == 0, f"exit {r.returncode}\n{out}\n{err}"
     check_net(out, token)
 
 
