@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* virtio-vsock against rings in a memory buffer, served by the device's I/O
  * thread: the host side of Firecracker's hybrid Unix-socket convention
- * ("CONNECT <port>\n") with and without a guest driver. */
+ * ("CONNECT <port>\n") with and without a guest driver, and the transport
+ * reset event a restored device owes its driver. */
 #include <errno.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -225,12 +226,97 @@ static void test_connect_reaches_guest(void **state)
 	fix_free(f);
 }
 
+static uint32_t used_len(struct fix *f, unsigned q, unsigned i)
+{
+	uint32_t len;
+
+	memcpy(&len, at(f, RING(q) + 0x2000 + 8 + 8 * i), 4);
+	return len;
+}
+
+/* virtio 1.2, 5.10.6.7: after a restore the driver gets
+ * VIRTIO_VSOCK_EVENT_TRANSPORT_RESET (id 0, 4 bytes) on the event queue. */
+static void test_restored_sends_transport_reset(void **state)
+{
+	struct fix *f = fix_new(true);
+	uint32_t id;
+
+	memset(at(f, BUF(2, 0)), 0xee, 8);
+	assert_int_equal(used_idx(f, 2), 0);            /* nothing before the restore */
+	virtio_dev_restored(f->d);
+	assert_int_equal(wait_used(f, 2, 1), 1);
+	assert_int_equal(used_len(f, 2, 0), 4);
+	memcpy(&id, at(f, BUF(2, 0)), 4);
+	assert_int_equal(id, 0);
+	assert_true(f->notifies[2] > 0);
+	assert_int_equal(used_idx(f, 0), 0);            /* no stray RX packet */
+	/* exactly one event: another kick of the event queue sends nothing */
+	offer(f, 2, 2, 8);
+	virtio_dev_kick(f->d, 2);
+	usleep(100000);
+	assert_int_equal(used_idx(f, 2), 1);
+	assert_false(virtio_dev_needs_reset(f->d));
+	fix_free(f);
+}
+
+/* With no event buffer offered yet, the event waits for one. */
+static void test_transport_reset_waits_for_a_buffer(void **state)
+{
+	struct fix *f = fix_new(true);
+	uint16_t none = 0;
+	uint32_t id = 0xffffffff;
+
+	/* take back the buffer fix_new offered (the ring was not consumed) */
+	memcpy(at(f, RING(2) + 0x1000 + 2), &none, 2);
+	virtio_dev_restored(f->d);
+	usleep(100000);
+	assert_int_equal(used_idx(f, 2), 0);
+	offer(f, 2, 1, 8);
+	virtio_dev_kick(f->d, 2);
+	assert_int_equal(wait_used(f, 2, 1), 1);
+	memcpy(&id, at(f, BUF(2, 0)), 4);
+	assert_int_equal(id, 0);
+	fix_free(f);
+}
+
+/* A device that was never running has no driver to tell. */
+static void test_restored_without_driver_sends_nothing(void **state)
+{
+	struct fix *f = fix_new(false);
+
+	virtio_dev_restored(f->d);
+	usleep(50000);
+	assert_int_equal(used_idx(f, 2), 0);
+	fix_free(f);
+}
+
+/* An event buffer too small for the event is a malformed queue. */
+static void test_short_event_buffer_needs_reset(void **state)
+{
+	struct fix *f = fix_new(false);
+	struct virtq_mem mem = { .gpa_to_hva = xlate, .ctx = f };
+
+	assert_int_equal(virtio_dev_activate(f->d, virtio_dev_features(f->d), &mem, NULL, NULL,
+					     &f->err), 0);
+	offer(f, 2, 1, 2);
+	for (unsigned q = 0; q < 3; q++)
+		start_queue(f, q);
+	virtio_dev_restored(f->d);
+	assert_true(virtio_dev_needs_reset(f->d));
+	assert_int_equal(used_idx(f, 2), 0);
+	fix_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_connect_waits_for_driver),
 		cmocka_unit_test(test_bad_connect_line_is_refused),
 		cmocka_unit_test(test_connect_reaches_guest),
+		cmocka_unit_test(test_restored_sends_transport_reset),
+		cmocka_unit_test(test_transport_reset_waits_for_a_buffer),
+		cmocka_unit_test(test_restored_without_driver_sends_nothing),
+		cmocka_unit_test(test_short_event_buffer_needs_reset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
