@@ -3,6 +3,7 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -35,8 +36,15 @@ static void run_usage(FILE *out)
 		"  -m, --memory SIZE     guest RAM, e.g. 512M, 4G (default 128M; bare numbers are MiB)\n"
 		"      --disk PATH[,format=raw|qcow2|vmdk][,readonly=on][,cache=none|writeback][,serial=ID]\n"
 		"                        a virtio-blk disk (repeatable)\n"
-		"      --net tap=NAME[,mac=52:54:00:..]  a virtio-net interface on a tap (repeatable)\n"
+		"      --net tap=NAME[,mac=52:54:00:..][,queues=N]  a virtio-net interface on a tap\n"
+		"                        (repeatable); queues=N: N queue pairs on a multi-queue tap\n"
+		"      --net fd=N[,mac=..]  the same on an open tap fd handed to vireo\n"
+		"      --console serial|virtio  where console input goes: COM1 (default) or a\n"
+		"                        virtio-console (hvc0), whose output is also on stdout\n"
 		"      --rng             a virtio-rng device fed by the host's getrandom\n"
+		"      --vsock cid=N,uds=PATH  a virtio-vsock device with guest CID N (>= 3); the host\n"
+		"                        connects to PATH and sends \"CONNECT <port>\\n\"; guest\n"
+		"                        connections to the host's port P reach PATH_P\n"
 		"      --no-reboot       end vireo when the guest resets (the default)\n"
 		"      --overcommit      allow more guest RAM than the host has\n"
 		"      --debug-exit      isa-debug-exit port 0x501: a guest write of V exits with (V<<1)|1\n"
@@ -62,7 +70,8 @@ static void run_usage(FILE *out)
 }
 
 enum { OPT_NO_REBOOT = 256, OPT_OVERCOMMIT, OPT_DEBUG_EXIT, OPT_RESTORE, OPT_RESTORE_MEM,
-       OPT_PAUSED, OPT_DIRTY, OPT_API, OPT_CONFIG, OPT_DISK, OPT_NET, OPT_RNG, OPT_OVERLAYS };
+       OPT_PAUSED, OPT_DIRTY, OPT_API, OPT_CONFIG, OPT_DISK, OPT_NET, OPT_RNG, OPT_OVERLAYS,
+       OPT_VSOCK, OPT_CONSOLE };
 
 struct run_opts {
 	const char *restore, *restore_mem;
@@ -87,6 +96,8 @@ static const struct option run_options[] = {
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "rng", no_argument, NULL, OPT_RNG },
+	{ "vsock", required_argument, NULL, OPT_VSOCK },
+	{ "console", required_argument, NULL, OPT_CONSOLE },
 	{ "clone-overlays", required_argument, NULL, OPT_OVERLAYS },
 	{ "track-dirty-pages", no_argument, NULL, OPT_DIRTY },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -159,17 +170,69 @@ static int disk_item(void *ctx, char *k, char *v, struct verr *err)
 	return 0;
 }
 
+static int parse_uint(const char *v, unsigned long max, unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = v ? strtoul(v, &end, 10) : 0;
+	return !v || !*v || *end || errno || v[0] == '-' || *out > max ? -1 : 0;
+}
+
 static int net_item(void *ctx, char *k, char *v, struct verr *err)
 {
 	struct vm_net *n = ctx;
+	unsigned long x;
 
 	if (!strcmp(k, "tap") && v && *v && strlen(v) < 16)
 		n->tap = v;
 	else if (!strcmp(k, "mac") && v && virtio_net_parse_mac(v, n->mac) == 0)
 		return 0;
-	else
-		return verr_set(err, EINVAL, "--net: bad option '%s%s%s' (want tap=NAME[,mac=52:54:00:12:34:56])",
+	else if (!strcmp(k, "queues") && parse_uint(v, VM_NET_MAX_QUEUES, &x) == 0 && x >= 1)
+		n->queues = (unsigned)x;
+	else if (!strcmp(k, "queues"))
+		return verr_set(err, EINVAL, "--net: queues=%s: expected 1 to %d queue pairs",
+				v ? v : "", VM_NET_MAX_QUEUES);
+	else if (!strcmp(k, "fd") && parse_uint(v, INT32_MAX, &x) == 0) {
+		n->has_fd = true;
+		n->fd = (int)x;
+	} else
+		return verr_set(err, EINVAL, "--net: bad option '%s%s%s' (want tap=NAME or fd=N, [mac=52:54:00:12:34:56], [queues=N])",
 				k, v ? "=" : "", v ? v : "");
+	return 0;
+}
+
+static int vsock_item(void *ctx, char *k, char *v, struct verr *err)
+{
+	struct vm_vsock *vs = ctx;
+	char *end;
+
+	if (!strcmp(k, "cid") && v) {
+		errno = 0;
+		vs->cid = strtoull(v, &end, 10);
+		if (!*v || *end || errno || v[0] == '-' || vs->cid < 3 || vs->cid > UINT32_MAX - 1)
+			return verr_set(err, EINVAL, "--vsock: cid=%s: the guest CID must be a number from 3 to 4294967294 (0-2 are reserved)",
+					v);
+	} else if (!strcmp(k, "uds") && v) {
+		if (!*v || strlen(v) > VM_VSOCK_UDS_MAX)
+			return verr_set(err, EINVAL, "--vsock: uds= must be a path of 1 to %d bytes",
+					VM_VSOCK_UDS_MAX);
+		vs->uds = v;
+	} else {
+		return verr_set(err, EINVAL, "--vsock: bad option '%s%s%s' (want cid=N,uds=PATH)", k,
+				v ? "=" : "", v ? v : "");
+	}
+	return 0;
+}
+
+static int vsock_opt(struct vm_config *cfg, char *arg, struct verr *err)
+{
+	if (cfg->vsock.uds)
+		return verr_set(err, EINVAL, "only one --vsock device");
+	if (each_option(arg, vsock_item, &cfg->vsock, err) < 0)
+		return -EINVAL;
+	if (!cfg->vsock.uds)
+		return verr_set(err, EINVAL, "--vsock needs uds=PATH");
 	return 0;
 }
 
@@ -199,8 +262,13 @@ static int add_net_opt(struct vm_config *cfg, char *arg, struct verr *err)
 	memset(n, 0, sizeof(*n));
 	if (each_option(arg, net_item, n, err) < 0)
 		return -EINVAL;
-	if (!n->tap)
-		return verr_set(err, EINVAL, "--net needs tap=NAME");
+	if (!n->tap == !n->has_fd)
+		return verr_set(err, EINVAL, "--net needs either tap=NAME or fd=N (an open tap)");
+	if (n->has_fd && n->queues > 1)
+		return verr_set(err, EINVAL, "--net fd=%d: one fd is one queue pair; queues=N needs tap=NAME",
+				n->fd);
+	if (n->has_fd && fcntl(n->fd, F_GETFD) < 0)
+		return verr_set(err, EBADF, "--net fd=%d: not an open file descriptor", n->fd);
 	cfg->nnets++;
 	return 0;
 }
@@ -243,6 +311,16 @@ static int parse_args(int argc, char **argv, struct vm_config *cfg, struct run_o
 				return -EINVAL;
 			break;
 		case OPT_RNG: cfg->rng = true; break;
+		case OPT_CONSOLE:
+			if (strcmp(optarg, "serial") && strcmp(optarg, "virtio"))
+				return verr_set(err, EINVAL, "--console %s: expected serial or virtio",
+						optarg);
+			cfg->console_virtio = !strcmp(optarg, "virtio");
+			break;
+		case OPT_VSOCK:
+			if (vsock_opt(cfg, optarg, err) < 0)
+				return -EINVAL;
+			break;
 		case OPT_OVERLAYS: cfg->clone_overlay_dir = optarg; break;
 		case OPT_DIRTY: cfg->track_dirty_pages = true; break;
 		case 'v': verbose++; break;
@@ -269,6 +347,9 @@ static int parse_args(int argc, char **argv, struct vm_config *cfg, struct run_o
 		return verr_set(err, EINVAL, "--clone-overlays needs --restore");
 	if (ro->restore && (cfg->ndisks || cfg->rng))
 		return verr_set(err, EINVAL, "a restored VM has the snapshot's disks and devices: --disk and --rng do not go with --restore");
+	/* a restored VM keeps its CID (the guest knows it); --vsock can move the socket */
+	if (!ro->restore && cfg->vsock.uds && !cfg->vsock.cid)
+		return verr_set(err, EINVAL, "--vsock needs cid=N (3 or more)");
 	if ((ro->restore || ro->config) && (cfg->kernel || (ro->restore && ro->config)))
 		return verr_set(err, EINVAL, "--kernel, --config and --restore exclude each other");
 	if (!cfg->kernel && !ro->restore && !ro->config && !ro->api_socket)

@@ -216,6 +216,14 @@ int virtio_dev_restore(struct virtio_dev *d, const void *buf, size_t len, struct
 	return d->ops->restore(d, buf, len, err);
 }
 
+void virtio_dev_restored(struct virtio_dev *d)
+{
+	pthread_mutex_lock(&d->lock);
+	if (d->ops->restored && d->active)
+		d->ops->restored(d);
+	pthread_mutex_unlock(&d->lock);
+}
+
 bool virtio_dev_queue_ready(struct virtio_dev *d, unsigned q)
 {
 	return q < d->nqueues && d->q[q].started && d->active && !d->needs_reset;

@@ -90,6 +90,11 @@ struct virtio_dev_ops {
 	 * (save with buf NULL returns the size needed). */
 	int (*save)(struct virtio_dev *d, void *buf, size_t len, struct verr *err);
 	int (*restore)(struct virtio_dev *d, const void *buf, size_t len, struct verr *err);
+	/* Optional: the device was just restored from a snapshot into a new
+	 * process and its queues run again (virtio-pci restore calls it when
+	 * the driver had the device running); tell the driver what did not
+	 * survive (vsock: host connections). Called with the device lock held. */
+	void (*restored)(struct virtio_dev *d);
 	/* Free the model's resources (the generic part is freed after). */
 	void (*destroy)(struct virtio_dev *d);
 	/* Optional: the I/O thread may poll its fds for up to this long before
@@ -175,6 +180,8 @@ bool virtio_dev_needs_reset(struct virtio_dev *d);
 /* Snapshot hooks: the model's blob (-ENOTSUP when it has none). */
 int virtio_dev_save(struct virtio_dev *d, void *buf, size_t len, struct verr *err);
 int virtio_dev_restore(struct virtio_dev *d, const void *buf, size_t len, struct verr *err);
+/* After a restore: run the model's restored hook, if it has one. */
+void virtio_dev_restored(struct virtio_dev *d);
 /* Stop the I/O thread and free the device. */
 void virtio_dev_destroy(struct virtio_dev *d);
 

@@ -250,6 +250,31 @@ static int tap_open(const char *name, bool multi, struct verr *err)
 	return fd;
 }
 
+int virtio_net_tap_check(int fd, char name[16], struct verr *err)
+{
+	struct ifreq ifr = { 0 };
+	int hdr = VIRTIO_NET_HDR_SIZE, fl;
+
+	if (ioctl(fd, TUNGETIFF, &ifr) < 0)
+		return verr_set(err, errno == EBADF ? EBADF : EINVAL, "fd %d is not a tap device (TUNGETIFF: %s)",
+				fd, strerror(errno));
+	if ((ifr.ifr_flags & (IFF_TAP | IFF_TUN)) != IFF_TAP)
+		return verr_set(err, EINVAL, "fd %d is a tun device (%.16s), not a tap", fd,
+				ifr.ifr_name);
+	if (!(ifr.ifr_flags & IFF_VNET_HDR))
+		return verr_set(err, EINVAL, "tap %.16s (fd %d) was opened without IFF_VNET_HDR",
+				ifr.ifr_name, fd);
+	if (ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0)
+		return verr_set(err, errno, "tap %.16s (fd %d): TUNSETVNETHDRSZ: %s", ifr.ifr_name,
+				fd, strerror(errno));
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		return verr_set(err, errno, "tap fd %d: fcntl: %s", fd, strerror(errno));
+	memcpy(name, ifr.ifr_name, IFNAMSIZ);
+	name[IFNAMSIZ - 1] = '\0';
+	return 0;
+}
+
 static void net_build_config(struct virtio_net *n, const struct virtio_net_opts *o)
 {
 	static const uint8_t zero[6];
@@ -258,7 +283,9 @@ static void net_build_config(struct virtio_net *n, const struct virtio_net_opts 
 
 	memcpy(n->config, o->mac, 6);
 	if (!memcmp(o->mac, zero, 6)) {
-		for (const char *p = o->tap ? o->tap : "vireo"; *p; p++)
+		const char *seed = o->tap ? o->tap : o->tap_name ? o->tap_name : "vireo";
+
+		for (const char *p = seed; *p; p++)
 			h = (h ^ (uint8_t)*p) * 16777619u;
 		/* Locally administered, unicast. */
 		n->config[0] = 0x52;

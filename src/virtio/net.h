@@ -28,6 +28,7 @@
 struct virtio_net_opts {
 	const char *tap;            /* interface name; created if missing */
 	int tap_fd;                 /* with tap NULL: an open tap fd, adopted (1 pair) */
+	const char *tap_name;       /* with tap_fd: its interface name, for the derived MAC */
 	unsigned queue_pairs;       /* 0 means 1; > 1 needs a multi_queue tap */
 	uint8_t mac[6];             /* all zero: derived from the tap name */
 };
@@ -38,6 +39,11 @@ int virtio_net_parse_mac(const char *s, uint8_t mac[6]);
 
 int virtio_net_create(const struct virtio_net_opts *o, struct virtio_dev **out,
 		      struct verr *err);
+
+/* Check that fd is an open tap (not a tun, not another file) with a
+ * virtio-net header, and prepare it for virtio_net_opts.tap_fd: 12-byte
+ * header, non-blocking, close-on-exec. name gets its interface name. */
+int virtio_net_tap_check(int fd, char name[16], struct verr *err);
 
 /* Serve one control-queue command (exposed for tests): writes the ack. */
 int virtio_net_ctrl(struct virtio_dev *d, unsigned q, struct virtq_chain *c, uint32_t *used_len,

@@ -791,6 +791,8 @@ int virtio_pci_restore(struct virtio_pci *vp, const uint8_t *blob, size_t len, s
 			vp->q[i].started = true;
 			restart_queue(vp, i, sv->q[i].base);
 		}
+		if (rc == 0)
+			virtio_dev_restored(vp->dev);
 	}
 	pthread_mutex_unlock(&vp->cfg_lock);
 	free(sv);

@@ -36,6 +36,8 @@
 #define LINE_MAX_LEN 32
 #define Q_RX 0
 #define Q_TX 1
+#define Q_EVENT 2
+#define EVENT_TRANSPORT_RESET 0     /* virtio 1.2, 5.10.6.7 */
 
 struct pkt_hdr {
 	uint64_t src_cid, dst_cid;
@@ -65,12 +67,13 @@ struct conn {
 struct vsock {
 	struct virtio_dev dev;
 	uint64_t guest_cid;
-	char path[96];            /* leaves room for "_<port>" in sun_path */
+	char path[VIRTIO_VSOCK_PATH_MAX];
 	int listen_fd, ep;
 	uint32_t next_port;
 	struct conn conns[VIRTIO_VSOCK_MAX_CONNS];
 	struct pkt_hdr orphan[MAX_ORPHAN_RST];   /* RSTs for unknown connections */
 	unsigned norphan;
+	bool reset_pending;       /* a transport reset event the guest has not got yet */
 	uint8_t config[VIRTIO_VSOCK_CONFIG_SIZE];
 };
 
@@ -483,16 +486,55 @@ static int vs_pump(struct vsock *v, struct verr *err)
 	return r < 0 ? r : 0;
 }
 
+/* The event queue carries one kind of event: the transport reset after a
+ * restore. It waits for a buffer if the driver has none there yet. */
+static int vs_send_reset(struct vsock *v, struct verr *err)
+{
+	struct virtio_dev *d = &v->dev;
+	struct virtq *vq = &d->q[Q_EVENT].vq;
+	uint32_t id = EVENT_TRANSPORT_RESET;
+	int r;
+
+	if (!v->reset_pending || !virtio_dev_queue_ready(d, Q_EVENT))
+		return 0;
+	r = virtq_pop(vq, d->chain, err);
+	if (r == 0 && virtq_enable_kicks(vq))      /* one came in meanwhile */
+		r = virtq_pop(vq, d->chain, err);
+	if (r <= 0)
+		return r;
+	if (d->chain->in_len < sizeof(id))
+		return verr_set(err, EIO, "event chain %u: %llu writable bytes", d->chain->head,
+				(unsigned long long)d->chain->in_len);
+	iov_from_buf(d->chain->iov + d->chain->nout, d->chain->nin, 0, &id, sizeof(id));
+	if ((r = virtq_push(vq, d->chain->head, sizeof(id), err)) < 0)
+		return r;
+	v->reset_pending = false;
+	virtio_dev_notify(d, Q_EVENT);
+	return 0;
+}
+
 static int vs_process(struct virtio_dev *d, unsigned q, struct verr *err)
 {
 	int r = 0;
 
 	if (q == Q_TX)
 		r = virtio_dev_serve(d, q, vs_tx_one, err);
-	/* The event queue (2) only carries transport resets we never send. */
-	if (r == 0 && q != 2)
+	if (r == 0 && q == Q_EVENT)
+		return vs_send_reset(to_vs(d), err);
+	if (r == 0)
 		r = vs_pump(to_vs(d), err);
 	return r;
+}
+
+/* The guest's connections ended with the old process (5.10.6.7): the
+ * driver must drop them all and re-read its CID. */
+static void vs_restored(struct virtio_dev *d)
+{
+	struct verr err = { 0 };
+
+	to_vs(d)->reset_pending = true;
+	if (vs_send_reset(to_vs(d), &err) < 0)
+		virtio_dev_fail(d, Q_EVENT, &err);
 }
 
 static void vs_wake(struct virtio_dev *d, void *arg)
@@ -511,6 +553,7 @@ static void vs_reset(struct virtio_dev *d)
 		if (v->conns[i].state != CONN_FREE)
 			conn_close(v, &v->conns[i]);
 	v->norphan = 0;
+	v->reset_pending = false;
 }
 
 static void vs_destroy(struct virtio_dev *d)
@@ -535,6 +578,7 @@ static const struct virtio_dev_ops vs_ops = {
 	.config_read = vs_config_read,
 	.process = vs_process,
 	.reset = vs_reset,
+	.restored = vs_restored,
 	.destroy = vs_destroy,
 };
 

@@ -17,6 +17,8 @@
 #define VIRTIO_VSOCK_CONFIG_SIZE 8
 #define VIRTIO_VSOCK_HDR_SIZE 44
 #define VIRTIO_VSOCK_MAX_CONNS 64
+/* uds_path is shorter than this: sun_path must still hold "_<port>" */
+#define VIRTIO_VSOCK_PATH_MAX 96
 
 int virtio_vsock_create(uint64_t guest_cid, const char *uds_path, struct virtio_dev **out,
 			struct verr *err);

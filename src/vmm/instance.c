@@ -516,7 +516,8 @@ static int spawn_clone(struct vm *vm, const char *dir, unsigned k, struct vmm_cl
 	argv[argc++] = mem;
 	argv[argc++] = "--api-socket";
 	argv[argc++] = out->clones[k].api_socket;
-	if (vm->cfg.ndisks) {
+	/* its own disk overlays and vsock socket in its directory */
+	if (vm->cfg.ndisks || vm->cfg.vsock.cid) {
 		argv[argc++] = "--clone-overlays";
 		argv[argc++] = sub;
 	}

@@ -32,6 +32,7 @@
 	} while (0)
 
 #define NO_STR UINT32_MAX
+#define DEVLIST_CONSOLE_VIRTIO 1u
 #define MAX_STR 4096
 
 static void put_str(struct vbuf *b, const char *str)
@@ -72,6 +73,16 @@ static int save_virtio(struct vm *vm, struct vbuf *p, struct verr *err)
 		vbuf_put(&d, vm->cfg.nets[i].mac, 6);
 	}
 	vbuf_put_u32(&d, vm->cfg.rng);
+	/* Optional trailing fields (a list that ends after rng is an older
+	 * vireo's): console, vsock, queue pairs per interface. */
+	vbuf_put_u32(&d, vm->cfg.console_virtio ? DEVLIST_CONSOLE_VIRTIO : 0);
+	vbuf_put_u64(&d, vm->cfg.vsock.cid);
+	if (vm->cfg.vsock.cid)
+		put_path(&d, vm->cfg.vsock.uds);
+	else
+		put_str(&d, NULL);
+	for (unsigned i = 0; i < vm->cfg.nnets; i++)
+		vbuf_put_u32(&d, vm->cfg.nets[i].queues ? vm->cfg.nets[i].queues : 1);
 	vbuf_put_tlv(p, SNAP_VIRTIO_DEVICES, d.data, d.len);
 	for (unsigned i = 0; rc == 0 && i < vm->nvirtio; i++) {
 		blob.len = 0;
@@ -292,8 +303,8 @@ struct parsed {
 	uint32_t dev_len[NDEV];
 	const uint8_t *virtio_devices;
 	uint32_t virtio_devices_len;
-	const uint8_t *virtio[VM_MAX_DISKS + VM_MAX_NETS + 1];
-	uint32_t virtio_len[VM_MAX_DISKS + VM_MAX_NETS + 1];
+	const uint8_t *virtio[VM_MAX_VIRTIO];
+	uint32_t virtio_len[VM_MAX_VIRTIO];
 };
 
 static const size_t dev_size[NDEV] = {
@@ -384,7 +395,7 @@ static int parse_section(struct parsed *p, uint32_t tag, const uint8_t *val, uin
 		if (len < 4)
 			return verr_set(err, EINVAL, "%s: short virtio section", name);
 		memcpy(&idx, val, 4);
-		if (idx >= VM_MAX_DISKS + VM_MAX_NETS + 1 || p->virtio[idx])
+		if (idx >= VM_MAX_VIRTIO || p->virtio[idx])
 			return verr_set(err, EINVAL, "%s: virtio section %u out of range or repeated", name, idx);
 		p->virtio[idx] = val + 4;
 		p->virtio_len[idx] = len - 4;
@@ -479,6 +490,36 @@ static int get_str(struct vm *vm, struct vreader *r, const char **out, struct ve
 	return 0;
 }
 
+/* The trailing fields: all of them or none. */
+static int read_devices_ext(struct vm *vm, struct vreader *r, struct verr *err)
+{
+	struct vm_config *c = &vm->cfg;
+	uint32_t flags = vreader_u32(r);
+	int rc;
+
+	if (flags & ~DEVLIST_CONSOLE_VIRTIO)
+		return verr_set(err, EINVAL, "snapshot: unknown device flags 0x%x", flags);
+	c->console_virtio = flags & DEVLIST_CONSOLE_VIRTIO;
+	c->vsock.cid = vreader_u64(r);
+	if ((rc = get_str(vm, r, &c->vsock.uds, err)) < 0)
+		return rc;
+	/* (a path too long for a socket is the device's to refuse, after a
+	 * --vsock uds= could replace it) */
+	if (c->vsock.cid && (c->vsock.cid < 3 || c->vsock.cid > UINT32_MAX - 1 || !c->vsock.uds ||
+			     !*c->vsock.uds))
+		return verr_set(err, EINVAL, "snapshot: malformed vsock device (CID %llu)",
+				(unsigned long long)c->vsock.cid);
+	if (!c->vsock.cid && c->vsock.uds)
+		return verr_set(err, EINVAL, "snapshot: vsock socket without a vsock device");
+	for (unsigned i = 0; i < c->nnets; i++) {
+		c->nets[i].queues = vreader_u32(r);
+		if (c->nets[i].queues < 1 || c->nets[i].queues > VM_NET_MAX_QUEUES)
+			return verr_set(err, EINVAL, "snapshot: network interface %u has %u queue pairs",
+					i, c->nets[i].queues);
+	}
+	return 0;
+}
+
 static int read_devices(struct vm *vm, struct vreader *r, struct verr *err)
 {
 	struct vm_config *c = &vm->cfg;
@@ -503,12 +544,16 @@ static int read_devices(struct vm *vm, struct vreader *r, struct verr *err)
 	if (c->nnets > VM_MAX_NETS)
 		return verr_set(err, EINVAL, "snapshot: %u network interfaces", c->nnets);
 	for (unsigned i = 0; rc == 0 && i < c->nnets; i++) {
+		memset(&c->nets[i], 0, sizeof(c->nets[i]));
+		c->nets[i].queues = 1;          /* what a list without them means */
 		rc = get_str(vm, r, &c->nets[i].tap, err);
 		vreader_get(r, c->nets[i].mac, 6);
 		if (rc == 0 && !c->nets[i].tap)
 			rc = verr_set(err, EINVAL, "snapshot: network interface %u has no tap", i);
 	}
 	c->rng = rc == 0 && vreader_u32(r) != 0;
+	if (rc == 0 && !r->bad && r->left)
+		rc = read_devices_ext(vm, r, err);
 	if (rc == 0 && (r->bad || r->left))
 		rc = verr_set(err, EINVAL, "snapshot: malformed virtio device list");
 	return rc;
@@ -549,8 +594,40 @@ static int make_overlay(struct vm *vm, struct vm_disk *d, const char *dir, struc
 	return rc < 0 ? verr_prefix(err, "clone overlay for %s: ", d->path) : 0;
 }
 
+/* The guest knows its CID, so it stays; the socket may move: to the
+ * command line's path, or for a clone to its own DIR/vsock.sock (clones
+ * must not take each other's socket). */
+static int configure_vsock(struct vm *vm, const struct vm_config *base, struct verr *err)
+{
+	struct vm_vsock *v = &vm->cfg.vsock;
+	char *path;
+
+	if (base->vsock.uds && !v->cid)
+		return verr_set(err, EINVAL, "--vsock: the snapshot has no vsock device");
+	if (base->vsock.cid && base->vsock.cid != v->cid)
+		return verr_set(err, EINVAL, "--vsock: cid=%llu, but the snapshot's guest has CID %llu: a restored guest keeps its CID",
+				(unsigned long long)base->vsock.cid, (unsigned long long)v->cid);
+	if (base->vsock.uds) {
+		v->uds = base->vsock.uds;
+		return 0;
+	}
+	if (!v->cid || !base->clone_overlay_dir)
+		return 0;
+	if (asprintf(&path, "%s/vsock.sock", base->clone_overlay_dir) < 0)
+		return verr_set(err, ENOMEM, "out of memory");
+	if (strlen(path) > VM_VSOCK_UDS_MAX || vm->nowned >= sizeof(vm->owned) / sizeof(vm->owned[0])) {
+		verr_set(err, ENAMETOOLONG, "clone vsock socket %s: longer than %d bytes", path,
+			 VM_VSOCK_UDS_MAX);
+		free(path);
+		return -ENAMETOOLONG;
+	}
+	vm->owned[vm->nowned++] = path;
+	v->uds = path;
+	return 0;
+}
+
 /* Devices of the snapshot, with what the command line overrides for a
- * clone: taps (in order) and disk overlays. */
+ * clone: taps (in order), disk overlays and the vsock socket. */
 static int configure_virtio(struct vm *vm, const struct parsed *p, const struct vm_config *base,
 			    struct verr *err)
 {
@@ -564,8 +641,21 @@ static int configure_virtio(struct vm *vm, const struct parsed *p, const struct 
 	if (base->nnets && base->nnets != vm->cfg.nnets)
 		return verr_set(err, EINVAL, "the snapshot has %u network interfaces; give as many --net options, or none",
 				vm->cfg.nnets);
-	for (unsigned i = 0; i < base->nnets; i++)
-		vm->cfg.nets[i].tap = base->nets[i].tap;
+	for (unsigned i = 0; i < base->nnets; i++) {
+		struct vm_net *n = &vm->cfg.nets[i];
+
+		if (base->nets[i].queues && base->nets[i].queues != n->queues)
+			return verr_set(err, EINVAL, "the snapshot's network interface %u has %u queue pairs: queues=%u cannot change them",
+					i, n->queues, base->nets[i].queues);
+		n->tap = base->nets[i].tap;
+		n->has_fd = base->nets[i].has_fd;
+		n->fd = base->nets[i].fd;
+		if (n->has_fd && n->queues > 1)
+			return verr_set(err, EINVAL, "the snapshot's network interface %u has %u queue pairs: fd= gives one",
+					i, n->queues);
+	}
+	if ((rc = configure_vsock(vm, base, err)) < 0)
+		return rc;
 	for (unsigned i = 0; base->clone_overlay_dir && i < vm->cfg.ndisks; i++)
 		if ((rc = make_overlay(vm, &vm->cfg.disks[i], base->clone_overlay_dir, err)) < 0)
 			return rc;
@@ -581,7 +671,7 @@ static int restore_virtio(struct vm *vm, const struct parsed *p, struct verr *er
 			return verr_set(err, EINVAL, "snapshot: state of virtio device %u missing", i);
 		rc = virtio_pci_restore(vm->virtio[i], p->virtio[i], p->virtio_len[i], err);
 	}
-	if (rc == 0 && vm->nvirtio < VM_MAX_DISKS + VM_MAX_NETS + 1 && p->virtio[vm->nvirtio])
+	if (rc == 0 && vm->nvirtio < VM_MAX_VIRTIO && p->virtio[vm->nvirtio])
 		rc = verr_set(err, EINVAL, "snapshot: more virtio devices than it lists");
 	return rc;
 }
@@ -634,6 +724,8 @@ int vm_snapshot_restore(struct vm **out, const struct vm_config *base, const cha
 		cfg.mem_size = p->cfg.mem_size;
 		cfg.ndisks = cfg.nnets = 0;
 		cfg.rng = false;
+		cfg.console_virtio = false;
+		cfg.vsock = (struct vm_vsock){ 0 };
 		rc = vm_alloc(&vm, &cfg, err);
 	}
 	if (rc == 0 && (rc = restore_into(vm, p, base, mem_path, err)) < 0) {

@@ -1,18 +1,25 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The VM's virtio-pci devices: block, net and rng models from src/virtio on
+/* The VM's virtio-pci devices: block, net, rng, console and vsock models from src/virtio on
  * the virtio-pci transport, with MSI routes and eventfds through the
  * accelerator. BARs are pre-assigned from the start of the PCI hole. */
 #include "vmm/vm_priv.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "block/block.h"
 #include "core/log.h"
 #include "virtio/blk.h"
+#include "virtio/console.h"
 #include "virtio/net.h"
 #include "virtio/rng.h"
+#include "virtio/vsock.h"
+
+_Static_assert(VM_NET_MAX_QUEUES <= VIRTIO_NET_MAX_PAIRS, "queue pair limits disagree");
+_Static_assert(VM_VSOCK_UDS_MAX < VIRTIO_VSOCK_PATH_MAX, "vsock path limits disagree");
 
 #define MAX_MSI 1024
 
@@ -117,13 +124,48 @@ static int add_disk(struct vm *vm, unsigned i, struct verr *err)
 
 static int add_net(struct vm *vm, unsigned i, struct verr *err)
 {
-	struct virtio_net_opts no = { .tap = vm->cfg.nets[i].tap, .tap_fd = -1, .queue_pairs = 1 };
+	struct vm_net *n = &vm->cfg.nets[i];
+	struct virtio_net_opts no = { .tap = n->tap, .tap_fd = -1,
+				      .queue_pairs = n->queues ? n->queues : 1 };
 	struct virtio_dev *dev;
 	int rc;
 
-	memcpy(no.mac, vm->cfg.nets[i].mac, 6);
+	memcpy(no.mac, n->mac, 6);
+	if (n->has_fd) {
+		if ((rc = virtio_net_tap_check(n->fd, vm->net_ifname[i], err)) < 0)
+			return verr_prefix(err, "--net fd=%d: ", n->fd);
+		/* adopted: the device closes it, and a snapshot names the tap */
+		n->has_fd = false;
+		n->tap = vm->net_ifname[i];
+		no.tap = NULL;
+		no.tap_fd = n->fd;
+		no.tap_name = n->tap;
+	}
 	if ((rc = virtio_net_create(&no, &dev, err)) < 0)
-		return verr_prefix(err, "--net tap=%s: ", no.tap);
+		return verr_prefix(err, "--net %s%s: ", no.tap ? "tap=" : "fd of ", n->tap);
+	return plug(vm, dev, err);
+}
+
+/* hvc0: input arrives through a pipe the CLI's console loop writes, so the
+ * Ctrl-A escape and signals stay where they are handled for COM1. */
+static int add_console(struct vm *vm, struct verr *err)
+{
+	struct virtio_dev *dev;
+	int rc;
+
+	if (pipe2(vm->console_pipe, O_NONBLOCK | O_CLOEXEC) < 0)
+		return verr_set(err, errno, "console pipe: %s", strerror(errno));
+	rc = virtio_console_create(vm->console_pipe[0], vm->cfg.console_out_fd, &dev, err);
+	return rc < 0 ? rc : plug(vm, dev, err);
+}
+
+static int add_vsock(struct vm *vm, struct verr *err)
+{
+	struct virtio_dev *dev;
+	int rc = virtio_vsock_create(vm->cfg.vsock.cid, vm->cfg.vsock.uds, &dev, err);
+
+	if (rc < 0)
+		return verr_prefix(err, "--vsock: ");
 	return plug(vm, dev, err);
 }
 
@@ -139,6 +181,10 @@ int vm_setup_virtio(struct vm *vm, struct verr *err)
 		rc = add_net(vm, i, err);
 	if (rc == 0 && vm->cfg.rng && (rc = virtio_rng_create(&dev, err)) == 0)
 		rc = plug(vm, dev, err);
+	if (rc == 0 && vm->cfg.console_virtio)
+		rc = add_console(vm, err);
+	if (rc == 0 && vm->cfg.vsock.cid)
+		rc = add_vsock(vm, err);
 	return rc;
 }
 
@@ -147,6 +193,11 @@ void vm_teardown_virtio(struct vm *vm)
 	for (unsigned i = 0; i < vm->nvirtio; i++)
 		virtio_pci_destroy(vm->virtio[i]);
 	vm->nvirtio = 0;
+	for (unsigned i = 0; i < 2; i++)
+		if (vm->console_pipe[i] >= 0) {
+			close(vm->console_pipe[i]);
+			vm->console_pipe[i] = -1;
+		}
 	for (unsigned i = 0; i < VM_MAX_DISKS; i++)
 		if (vm->disks[i]) {
 			block_close(vm->disks[i]);

@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "core/size.h"
+#include "virtio/net.h"
 
 int vm_config_check(const struct vm_config *cfg, unsigned max_vcpus, uint64_t host_mem,
 		    struct verr *err)
@@ -32,6 +33,13 @@ int vm_config_check(const struct vm_config *cfg, unsigned max_vcpus, uint64_t ho
 		return verr_set(err, EINVAL, "--memory must be a multiple of 4 KiB");
 	if (cfg->mem_size > (1ull << 46))
 		return verr_set(err, EINVAL, "--memory is larger than the 64 TiB vireo supports");
+	/* a tap handed in must be one, before anything else is set up */
+	for (unsigned i = 0; i < cfg->nnets; i++) {
+		char name[16];
+
+		if (cfg->nets[i].has_fd && virtio_net_tap_check(cfg->nets[i].fd, name, err) < 0)
+			return verr_prefix(err, "--net fd=%d: ", cfg->nets[i].fd);
+	}
 	if (host_mem && cfg->mem_size > host_mem && !cfg->overcommit) {
 		size_format(cfg->mem_size, a, sizeof(a));
 		size_format(host_mem, b, sizeof(b));
@@ -68,6 +76,7 @@ int vm_alloc(struct vm **out, const struct vm_config *cfg, struct verr *err)
 		return verr_set(err, ENOMEM, "out of memory");
 	vm->cfg = *cfg;
 	vm->mem.fd = -1;
+	vm->console_pipe[0] = vm->console_pipe[1] = -1;
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_cond_init(&vm->cond, NULL);
 	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -238,6 +247,13 @@ void vm_destroy(struct vm *vm)
 
 size_t vm_console_input(struct vm *vm, const uint8_t *buf, size_t len)
 {
-	int n = uart_push_input(&vm->com1, buf, len);
+	ssize_t w;
+	int n;
+
+	if (vm->console_pipe[1] >= 0) {
+		w = write(vm->console_pipe[1], buf, len);   /* non-blocking: full is 0 */
+		return w > 0 ? (size_t)w : 0;
+	}
+	n = uart_push_input(&vm->com1, buf, len);
 	return n > 0 ? (size_t)n : 0;
 }

@@ -17,6 +17,12 @@
 
 #define VM_MAX_DISKS 8
 #define VM_MAX_NETS 4
+#define VM_NET_MAX_QUEUES 8   /* queue pairs per interface */
+/* disks, nets, rng, console, vsock: the order of the PCI functions and of
+ * the snapshot's virtio sections */
+#define VM_MAX_VIRTIO (VM_MAX_DISKS + VM_MAX_NETS + 3)
+/* the vsock socket path leaves room for "_<port>" in a sun_path */
+#define VM_VSOCK_UDS_MAX 95
 
 struct vm_disk {
 	const char *path;
@@ -27,8 +33,16 @@ struct vm_disk {
 };
 
 struct vm_net {
-	const char *tap;
+	const char *tap;         /* interface name (with has_fd: filled in from the fd) */
+	bool has_fd;             /* fd: an open tap handed in by the caller, adopted */
+	int fd;
+	unsigned queues;         /* queue pairs; 0 means 1 */
 	uint8_t mac[6];          /* all zero: derived */
+};
+
+struct vm_vsock {
+	uint64_t cid;            /* 0: no vsock device */
+	const char *uds;         /* host socket; guest connections reach uds_<port> */
 };
 
 struct vm_config {
@@ -39,7 +53,9 @@ struct vm_config {
 	uint64_t mem_size;
 	bool debug_exit;         /* isa-debug-exit compatible port 0x501 */
 	bool overcommit;         /* allow more guest RAM than the host has */
-	int console_out_fd;      /* COM1 output (stdout) */
+	int console_out_fd;      /* COM1 output (stdout), and hvc0's with console_virtio */
+	/* A virtio-console (hvc0) that takes the console input; COM1 stays */
+	bool console_virtio;
 	bool track_dirty_pages;  /* KVM dirty logging, for diff snapshots */
 	bool start_paused;       /* vm_start leaves the vCPUs parked */
 	struct vm_disk disks[VM_MAX_DISKS];
@@ -47,6 +63,7 @@ struct vm_config {
 	struct vm_net nets[VM_MAX_NETS];
 	unsigned nnets;
 	bool rng;                /* virtio-rng */
+	struct vm_vsock vsock;   /* virtio-vsock (Firecracker's hybrid Unix sockets) */
 	/* Restore only: put each disk of the snapshot behind a new qcow2
 	 * overlay in this directory (clones must not share writable disks). */
 	const char *clone_overlay_dir;
@@ -105,7 +122,8 @@ int vm_snapshot_save(struct vm *vm, const char *state_path, const char *mem_path
 int vm_snapshot_restore(struct vm **vm, const struct vm_config *cfg, const char *state_path,
 			const char *mem_path, struct verr *err);
 
-/* Feeds console input to COM1; returns bytes accepted (0 when its FIFO is full). */
+/* Feeds console input to the console (COM1, or hvc0 with console_virtio);
+ * returns bytes accepted (0 while its buffer is full). */
 size_t vm_console_input(struct vm *vm, const uint8_t *buf, size_t len);
 
 #endif

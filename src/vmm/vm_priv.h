@@ -53,16 +53,19 @@ struct vm {
 	unsigned devices_ready;      /* bit per device, so destroy frees what exists */
 
 	/* virtio devices on PCI (vmm/virtio.c) */
-	struct virtio_pci *virtio[VM_MAX_DISKS + VM_MAX_NETS + 1];
+	struct virtio_pci *virtio[VM_MAX_VIRTIO];
 	struct block_dev *disks[VM_MAX_DISKS];
 	unsigned nvirtio;
 	uint64_t next_bar;
 	pthread_mutex_t msi_lock;
 	struct accel_msi_route *msi;
 	unsigned nmsi, next_gsi;
+	char net_ifname[VM_MAX_NETS][16];   /* of taps handed in as fds */
+	/* console input for hvc0: the CLI writes [1], the device reads [0] */
+	int console_pipe[2];
 
 	/* strings the configuration points to that the VM owns (restored) */
-	char *owned[2 * VM_MAX_DISKS * 3 + VM_MAX_NETS];
+	char *owned[2 * VM_MAX_DISKS * 3 + VM_MAX_NETS + 2];
 	unsigned nowned;
 
 	struct vcpu *vcpus;

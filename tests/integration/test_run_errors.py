@@ -190,3 +190,90 @@ def test_run_help(vireo):
     r = run([vireo, "run", "--help"])
     assert r.returncode == 0
     assert b"--kernel" in r.stdout and b"Ctrl-A x" in r.stdout
+
+
+# --vsock: checked while the options are parsed, before any KVM work.
+@pytest.mark.parametrize("opt,expect", [
+    ("cid=2,uds=/tmp/v.sock", "cid=2: the guest CID must be a number from 3"),
+    ("cid=0,uds=/tmp/v.sock", "cid=0: the guest CID must be a number from 3"),
+    ("cid=4294967295,uds=/tmp/v.sock", "the guest CID must be a number from 3 to 4294967294"),
+    ("cid=3x,uds=/tmp/v.sock", "cid=3x: the guest CID must be a number"),
+    ("cid=-4,uds=/tmp/v.sock", "cid=-4: the guest CID must be a number"),
+    ("cid=3", "--vsock needs uds=PATH"),
+    ("uds=/tmp/v.sock", "--vsock needs cid=N"),
+    ("cid=3,uds=", "uds= must be a path of 1 to 95 bytes"),
+    ("cid=3,uds=/" + "x" * 100, "uds= must be a path of 1 to 95 bytes"),
+    ("cid=3,uds=/tmp/v.sock,port=5", "--vsock: bad option 'port=5'"),
+])
+def test_bad_vsock(vireo, tmp, opt, expect):
+    refuse(vireo, ["--kernel", str(tmp / "k"), "--vsock", opt], expect)
+
+
+def test_two_vsock_devices(vireo, tmp):
+    refuse(vireo, ["--kernel", str(tmp / "k"), "--vsock", "cid=3,uds=/tmp/a",
+                   "--vsock", "cid=4,uds=/tmp/b"], "only one --vsock device")
+
+
+@pytest.mark.parametrize("value", ["hvc", "", "Virtio", "serial,virtio"])
+def test_bad_console(vireo, tmp, value):
+    refuse(vireo, ["--kernel", str(tmp / "k"), "--console", value],
+           f"--console {value}: expected serial or virtio")
+
+
+# --net: queue pairs and taps handed in as file descriptors.
+@pytest.mark.parametrize("opt,expect", [
+    ("tap=t0,queues=0", "queues=0: expected 1 to 8 queue pairs"),
+    ("tap=t0,queues=9", "queues=9: expected 1 to 8 queue pairs"),
+    ("tap=t0,queues=two", "queues=two: expected 1 to 8 queue pairs"),
+    ("mac=52:54:00:00:00:01", "--net needs either tap=NAME or fd=N"),
+    ("tap=t0,fd=0", "--net needs either tap=NAME or fd=N"),
+    ("fd=-1", "--net: bad option 'fd=-1'"),
+    ("fd=1000", "--net fd=1000: not an open file descriptor"),
+])
+def test_bad_net(vireo, tmp, opt, expect):
+    refuse(vireo, ["--kernel", str(tmp / "k"), "--net", opt], expect)
+
+
+TUNSETIFF = 0x400454ca
+IFF_TUN, IFF_TAP, IFF_NO_PI, IFF_VNET_HDR = 0x0001, 0x0002, 0x1000, 0x4000
+
+
+def open_tun(flags):
+    import fcntl
+    if not os.access("/dev/net/tun", os.R_OK | os.W_OK):
+        pytest.skip("SKIPPED: /dev/net/tun is not accessible")
+    fd = os.open("/dev/net/tun", os.O_RDWR)
+    try:
+        # an unnamed, non-persistent interface: gone when the fd closes
+        fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", b"vireo-e%d", flags))
+    except OSError as e:
+        os.close(fd)
+        pytest.skip(f"SKIPPED: cannot create a tun/tap here: {e}")
+    return fd
+
+
+@pytest.mark.parametrize("flags,expect", [
+    (IFF_TUN | IFF_NO_PI | IFF_VNET_HDR, "is a tun device"),
+    (IFF_TAP | IFF_NO_PI, "was opened without IFF_VNET_HDR"),
+])
+def test_net_fd_not_a_usable_tap(vireo, tmp, flags, expect):
+    fd = open_tun(flags)
+    try:
+        r = run([vireo, "run", "--kernel", str(tmp / "k"), "--net", f"fd={fd}"], timeout=20,
+                pass_fds=[fd], stdin=subprocess_devnull())
+    finally:
+        os.close(fd)
+    err = r.stderr.decode()
+    assert r.returncode == CONFIG, err
+    assert f"--net fd={fd}: fd {fd} " in err or f"(fd {fd})" in err, err
+    assert expect in err, err
+
+
+def test_net_fd_of_a_regular_file(vireo, tmp):
+    with open(tmp / "f", "w") as f:
+        fd = f.fileno()
+        r = run([vireo, "run", "--kernel", str(tmp / "k"), "--net", f"fd={fd}"],
+                timeout=20, pass_fds=[fd], stdin=subprocess_devnull())
+    err = r.stderr.decode()
+    assert r.returncode == CONFIG, err
+    assert f"fd {fd} is not a tap device (TUNGETIFF" in err, err

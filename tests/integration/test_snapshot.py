@@ -5,6 +5,7 @@ memory pattern, so a restore that lost state shows as a wrong count or sum."""
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import time
@@ -349,3 +350,91 @@ def test_clone_endpoint(vireo, guests, kvm, tmp_path):
                 os.kill(pid, 9)
             except ProcessLookupError:
                 pass
+
+
+def read_until(proc, buf, want, timeout=30):
+    """proc's stdout appended to buf until `want` is in it."""
+    import select
+    end = time.time() + timeout
+    while want.encode() not in buf:
+        left = end - time.time()
+        assert left > 0, f"no {want!r}: {buf[-800:]!r}"
+        r, _, _ = select.select([proc.stdout], [], [], left)
+        if r:
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            assert chunk, f"vireo ended before {want!r}: {buf[-800:]!r} {proc.stderr.read()!r}"
+            buf += chunk
+    return buf
+
+
+def console_vsock_snapshot(vireo, guests, d, token):
+    """virtio_console waiting for its input line, with a vsock device beside
+    it, paused and snapshotted; the process is then killed."""
+    sock, vs = d / "api.sock", d / "v.sock"
+    vm = VM([vireo, "run", "--kernel", str(guests / "virtio_console.elf"), "--memory", "128M",
+             "--cmdline", f"token={token} wait_s=300", "--console", "virtio", "--debug-exit",
+             "--vsock", f"cid=42,uds={vs}", "--api-socket", str(sock)], sock=str(sock))
+    try:
+        vm.buf = read_until(vm.proc, vm.buf, "VCON: hello sent")
+        assert f"HVC hello {token}".encode() in vm.buf
+        assert vs.exists()
+        assert api(str(sock), "PATCH", "/vm", {"state": "Paused"})[0] == 204
+        status, body = api(str(sock), "PUT", "/snapshot/create",
+                           {"snapshot_type": "Full", "snapshot_path": str(d / "c.state"),
+                            "mem_file_path": str(d / "c.mem")})
+        assert status == 204, body
+    finally:
+        vm.kill()
+
+
+@pytest.mark.kvm
+def test_snapshot_with_virtio_console_and_vsock(vireo, guests, kvm, tmp_path):
+    """The device list keeps --console virtio and --vsock: the restored
+    process re-creates both (its vsock socket at the new path given), and
+    the guest, restored while waiting on hvc0's receive queue, gets the line
+    typed into the new process and echoes it through hvc0."""
+    token, word = secrets.token_hex(6), secrets.token_hex(8)
+    console_vsock_snapshot(vireo, guests, tmp_path, token)
+    new_vs = tmp_path / "new.sock"
+    proc = subprocess.Popen([vireo, "run", "--restore", str(tmp_path / "c.state"),
+                             "--restore-mem", str(tmp_path / "c.mem"),
+                             "--vsock", f"uds={new_vs}"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        end = time.time() + 10
+        while not new_vs.exists():
+            assert proc.poll() is None, proc.stderr.read().decode(errors="replace")
+            assert time.time() < end, "the restored vsock socket did not appear"
+            time.sleep(0.02)
+        proc.stdin.write(f"ping {word}\n".encode())
+        proc.stdin.flush()
+        out = read_until(proc, b"", f"HVC echo ping {word}\n")
+        out = read_until(proc, out, "VIREO-GUEST: PASS virtio_console")
+        proc.wait(timeout=30)
+        assert proc.returncode == 0, (out, proc.stderr.read())
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not new_vs.exists(), "the vsock socket outlived vireo"
+
+
+@pytest.mark.kvm
+def test_restore_vsock_options(vireo, guests, kvm, tmp_path):
+    """A restored guest keeps its CID; a clone gets DIR/vsock.sock."""
+    console_vsock_snapshot(vireo, guests, tmp_path, "t")
+    state, mem = str(tmp_path / "c.state"), str(tmp_path / "c.mem")
+    r = run([vireo, "run", "--restore", state, "--restore-mem", mem, "--vsock",
+             f"cid=43,uds={tmp_path / 'x.sock'}"], timeout=30, stdin=subprocess.DEVNULL)
+    assert r.returncode == 2, r.stderr
+    assert b"cid=43, but the snapshot's guest has CID 42" in r.stderr, r.stderr
+    d = tmp_path / "clone"
+    d.mkdir()
+    clone = VM([vireo, "run", "--restore", state, "--restore-mem", mem, "--clone-overlays", str(d)])
+    try:
+        end = time.time() + 10
+        while not (d / "vsock.sock").exists():
+            assert clone.proc.poll() is None, clone.proc.stderr.read()
+            assert time.time() < end, "the clone's vsock socket did not appear"
+            time.sleep(0.02)
+    finally:
+        clone.kill()

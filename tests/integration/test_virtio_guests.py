@@ -11,16 +11,20 @@ handler.  The host side then checks what the guest did:
   pattern and reads the image (qcow2 through qemu-img convert).
 - virtio_net talks ARP, ICMP echo and UDP to the host end of a tap inside a
   network namespace created here, with a UDP echo server in that namespace.
-- virtio_rng reads random bytes twice.
+- virtio_rng reads random bytes twice; with --vsock it also finds the
+  virtio-vsock function and reads its guest CID.
 
 QEMU boots the bzImage through qboot on -M pc (microvm has no PCI); vireo
 boots both the bzImage (64-bit entry) and the PVH ELF."""
 import os
 import secrets
+import select
 import shutil
+import socket
 import struct
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -142,6 +146,16 @@ def ip(*args, check=True):
 def netns(request):
     """A namespace with tap0 (HOST_IP/24, up) and a UDP echo server on
     HOST_IP:ECHO_PORT; deleted, with everything in it, afterwards."""
+    return make_netns(request)
+
+
+@pytest.fixture
+def netns_mq(request):
+    """netns with a multi-queue tap0 (for --net tap=tap0,queues=N)."""
+    return make_netns(request, multi_queue=True)
+
+
+def make_netns(request, multi_queue=False):
     if os.geteuid() != 0 or shutil.which("ip") is None:
         pytest.skip("SKIPPED: network namespaces need root and iproute2")
     name = f"vireo-t-{os.getpid()}-{secrets.token_hex(3)}"
@@ -159,7 +173,8 @@ def netns(request):
         return subprocess.run(["ip", "netns", "exec", name, *args], capture_output=True,
                               check=True)
     ns("ip", "link", "set", "lo", "up")
-    ns("ip", "tuntap", "add", "dev", "tap0", "mode", "tap", "vnet_hdr")
+    ns("ip", "tuntap", "add", "dev", "tap0", "mode", "tap", "vnet_hdr",
+       *(["multi_queue"] if multi_queue else []))
     ns("ip", "addr", "add", f"{HOST_IP}/24", "dev", "tap0")
     ns("ip", "link", "set", "tap0", "up")
     server = subprocess.Popen(["ip", "netns", "exec", name, sys.executable, "-c", ECHO_SERVER,
@@ -254,6 +269,17 @@ def test_qemu_net(qemu, guests, netns, features):
     check_net(out, token)
 
 
+def test_qemu_net_multiqueue(qemu, guests, netns_mq):
+    """The reference for expect_pairs: QEMU's multi-queue virtio-net."""
+    token = secrets.token_hex(6)
+    out = qemu_run(qemu, guests, "virtio_net", f"{net_cmdline(token)} expect_pairs=2",
+                   ["-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off,queues=2",
+                    "-device", f"virtio-net-pci,netdev=n0,disable-legacy=on,mq=on,vectors=6,"
+                    f"mac={GUEST_MAC}"], netns=netns_mq)
+    check_net(out, token)
+    assert "NET: 2 queue pairs enabled" in out, out
+
+
 # ---------------------------------------------------------------- vireo
 
 
@@ -329,6 +355,48 @@ def test_vireo_net(vireo_virtio, guests, kvm, netns, fmt, features):
 
 
 @pytest.mark.kvm
+@pytest.mark.parametrize("features", RING_FEATURES)
+def test_vireo_net_multiqueue(vireo_virtio, guests, kvm, netns_mq, features):
+    """queues=2 on a multi-queue tap: the device offers VIRTIO_NET_F_MQ with
+    max_virtqueue_pairs 2, the guest enables both pairs through the control
+    queue and transmits on each."""
+    token = secrets.token_hex(6)
+    out = vireo_run(vireo_virtio, guests, "virtio_net", "elf",
+                    f"{net_cmdline(token)} expect_pairs=2 {features}",
+                    ["--net", f"tap=tap0,queues=2,mac={GUEST_MAC}"], netns=netns_mq)
+    check_net(out, token)
+    assert "NET: 2 queue pairs enabled" in out, out
+    assert "NET: pair 1:" in out, out
+
+
+# Opens tap0 in the namespace as a caller of vireo would (IFF_TAP |
+# IFF_NO_PI | IFF_VNET_HDR) and runs vireo with the fd, which it inherits.
+TAP_FD_LAUNCHER = r"""
+import fcntl, os, struct, sys
+fd = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", b"tap0", 0x0002 | 0x1000 | 0x4000))
+os.set_inheritable(fd, True)
+args = [a.replace("@FD@", str(fd)) for a in sys.argv[1:]]
+os.execv(args[0], args)
+"""
+
+
+@pytest.mark.kvm
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_vireo_net_fd(vireo_virtio, guests, kvm, netns, fmt):
+    """--net fd=N: a tap the caller opened and handed in."""
+    token = secrets.token_hex(6)
+    args = ["ip", "netns", "exec", netns, sys.executable, "-c", TAP_FD_LAUNCHER, vireo_virtio,
+            "run", "--kernel", image(guests, "virtio_net", fmt), "--memory", MEMORY,
+            "--cmdline", net_cmdline(token), "--debug-exit", "--net", f"fd=@FD@,mac={GUEST_MAC}"]
+    r = run(args, timeout=60, stdin=subprocess.DEVNULL)
+    out, err = r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+    assert pass_line("virtio_net") in out, f"no PASS line (rc {r.returncode})\n{out}\n{err}"
+    assert r.returncode == 0, f"exit {r.returncode}\n{out}\n{err}"
+    check_net(out, token)
+
+
+@pytest.mark.kvm
 def test_vireo_all_devices(vireo_virtio, guests, kvm, tmp_path):
     """Several virtio functions on one bus: each guest finds its own among
     the others, and MSI-X vectors of different devices do not mix."""
@@ -338,6 +406,91 @@ def test_vireo_all_devices(vireo_virtio, guests, kvm, tmp_path):
     vireo_run(vireo_virtio, guests, "virtio_rng", "elf", "", opts)
     out = vireo_run(vireo_virtio, guests, "virtio_blk", "elf", f"seed={seed}", opts)
     check_disk(disk, seed, out)
+
+
+@pytest.mark.kvm
+def test_vireo_vsock_on_pci(vireo_virtio, guests, kvm, tmp_path):
+    """--vsock puts a virtio-vsock function on the bus with the CID asked
+    for; its socket exists while the VM runs and is removed at the end."""
+    sock = tmp_path / "v.sock"
+    out = vireo_run(vireo_virtio, guests, "virtio_rng", "elf", "expect_vsock_cid=4097",
+                    ["--rng", "--vsock", f"cid=4097,uds={sock}"])
+    assert "VSOCK: guest_cid 4097" in out, out
+    assert not sock.exists(), "the vsock socket outlived vireo"
+
+
+def wait_path(path, proc, timeout=10):
+    end = time.time() + timeout
+    while not os.path.exists(path):
+        assert proc.poll() is None, proc.stderr.read().decode(errors="replace")
+        assert time.time() < end, f"{path} did not appear"
+        time.sleep(0.02)
+
+
+@pytest.mark.kvm
+def test_vireo_vsock_socket_waits_for_a_driver(vireo_virtio, guests, kvm, tmp_path):
+    """The host side of the hybrid convention on a guest that has no vsock
+    driver: the socket accepts and takes "CONNECT <port>", and the request
+    waits (neither "OK" nor a close) until a guest driver could answer."""
+    sock = tmp_path / "v.sock"
+    proc = subprocess.Popen([vireo_virtio, "run", "--kernel", str(guests / "counter.elf"),
+                             "--memory", MEMORY, "--cmdline", "every=1000000000",
+                             "--vsock", f"cid=3,uds={sock}"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        wait_path(sock, proc)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect(str(sock))
+            s.sendall(b"CONNECT 1234\n")
+            s.settimeout(0.5)
+            with pytest.raises(socket.timeout):
+                s.recv(64)
+        assert proc.poll() is None, "vireo ended on a vsock connection"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def read_until(proc, want, timeout=30):
+    """stdout of proc until `want` appears; everything read so far."""
+    buf = b""
+    end = time.time() + timeout
+    while want.encode() not in buf:
+        left = end - time.time()
+        assert left > 0, f"no {want!r} within {timeout} s:\n{buf.decode(errors='replace')}"
+        r, _, _ = select.select([proc.stdout], [], [], left)
+        if r:
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            assert chunk, f"vireo ended before {want!r}:\n{buf.decode(errors='replace')}"
+            buf += chunk
+    return buf.decode(errors="replace")
+
+
+@pytest.mark.kvm
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("features", RING_FEATURES)
+def test_vireo_console_virtio(vireo_virtio, guests, kvm, fmt, features):
+    """--console virtio: hvc0's output reaches stdout, and a line written on
+    vireo's stdin reaches the guest through the receive queue (COM1 gets
+    none of it: the guest echoes what it read through hvc0)."""
+    token, word = secrets.token_hex(6), secrets.token_hex(8)
+    proc = subprocess.Popen([vireo_virtio, "run", "--kernel", image(guests, "virtio_console", fmt),
+                             "--memory", MEMORY, "--cmdline", f"token={token} {features}",
+                             "--debug-exit", "--console", "virtio"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out = read_until(proc, f"HVC hello {token}\n")
+        proc.stdin.write(f"ping {word}\n".encode())
+        proc.stdin.flush()
+        out += read_until(proc, pass_line("virtio_console"))
+        rest, err = proc.communicate(timeout=30)
+        out += rest.decode(errors="replace")
+    finally:
+        proc.kill()
+    assert f"HVC echo ping {word}\n" in out, out
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{out}\n{err.decode(errors='replace')}"
 
 
 # ---------------------------------------------------------------- devices through the API

@@ -18,6 +18,11 @@
  *   event_idx, indirect  negotiate and require VIRTIO_F_EVENT_IDX /
  *                    VIRTIO_F_INDIRECT_DESC (tx header + frame then go
  *                    through an indirect table)
+ *   expect_pairs=N   the device must offer VIRTIO_NET_F_MQ with
+ *                    max_virtqueue_pairs N (1..4); the guest enables all N
+ *                    through the control queue (5.1.6.5.5), transmits on
+ *                    each in turn, receives on all, and every transmit
+ *                    queue must have carried frames
  */
 #include "virtio.h"
 
@@ -27,6 +32,11 @@ const char guest_name[] = "virtio_net";
 #define F_MAC (1ull << 5)
 #define F_STATUS (1ull << 16)
 #define F_MRG_RXBUF (1ull << 15)
+#define F_CTRL_VQ (1ull << 17)
+#define F_MQ (1ull << 22)
+#define MAX_PAIRS 4
+#define CTRL_MQ 4
+#define CTRL_MQ_VQ_PAIRS_SET 0
 
 #define HDR_LEN 12			/* virtio_net_hdr with num_buffers (VERSION_1) */
 #define RX_BUFS 16
@@ -37,8 +47,10 @@ const char guest_name[] = "virtio_net";
 #define ICMP_ID 0x7669
 
 static struct vdev dev;
-static struct vq *rxq, *txq;
-static uint8_t *rx_buf[256];		/* by descriptor head */
+static struct vq *rxqs[MAX_PAIRS], *txqs[MAX_PAIRS];
+static unsigned pairs = 1, next_tx;
+static uint8_t *rx_buf[MAX_PAIRS][256];	/* by queue pair and descriptor head */
+static uint64_t rx_frames[MAX_PAIRS];
 static uint8_t mac[6], host_mac[6], guest_ip[4], host_ip[4];
 static uint16_t host_port;
 static char token[64] = "vireo";
@@ -106,7 +118,7 @@ static void send_frame(const uint8_t *frame, uint32_t len)
 {
 	static uint8_t hdr[HDR_LEN];	/* no offloads: all zero */
 	struct vbuf b[2] = { { hdr, HDR_LEN, false }, { frame, len < 60 ? 60 : len, false } };
-	vq_exec(txq, b, 2);
+	vq_exec(txqs[next_tx++ % pairs], b, 2);
 }
 
 static uint8_t *eth(uint8_t *f, const uint8_t *dst, uint16_t type)
@@ -244,12 +256,33 @@ static void rx_frame(const uint8_t *b, uint32_t len)
 		rx_ip(f + 14, len - 14);
 }
 
-static void rx_post(uint8_t *buf)
+static void rx_post(unsigned p, uint8_t *buf)
 {
 	struct vbuf b = { buf, RX_BUF_LEN, true };
-	int head = vq_add(rxq, &b, 1);
-	CHECK(head >= 0, "rx queue full");
-	rx_buf[head] = buf;
+	int head = vq_add(rxqs[p], &b, 1);
+	CHECK(head >= 0, "rx queue %u full", 2 * p);
+	rx_buf[p][head] = buf;
+}
+
+/* One received frame from any receive queue; false when none is there. */
+static bool rx_one(void)
+{
+	for (unsigned p = 0; p < pairs; p++) {
+		uint32_t len;
+		int head = vq_get(rxqs[p], &len);
+		if (head < 0)
+			continue;
+		CHECK(rx_buf[p][head], "rx queue %u: used id %d was not posted", 2 * p, head);
+		CHECK(len <= RX_BUF_LEN, "rx used length %u > buffer %u", len, RX_BUF_LEN);
+		uint8_t *buf = rx_buf[p][head];
+		rx_buf[p][head] = NULL;
+		rx_frames[p]++;
+		rx_frame(buf, len);
+		rx_post(p, buf);
+		vq_kick(rxqs[p]);
+		return true;
+	}
+	return false;
 }
 
 /* Handle received frames until *flag is set; false on timeout. */
@@ -257,21 +290,11 @@ static bool poll_until(volatile bool *flag, uint64_t timeout_us)
 {
 	uint64_t end = tsc_deadline(timeout_us);
 	while (!*flag) {
-		uint32_t len;
-		int head = vq_get(rxq, &len);
-		if (head < 0) {
-			if (rdtsc() > end)
-				return false;
-			cpu_relax();
+		if (rx_one())
 			continue;
-		}
-		CHECK(rx_buf[head], "rx used id %d was not posted", head);
-		CHECK(len <= RX_BUF_LEN, "rx used length %u > buffer %u", len, RX_BUF_LEN);
-		uint8_t *buf = rx_buf[head];
-		rx_buf[head] = NULL;
-		rx_frame(buf, len);
-		rx_post(buf);
-		vq_kick(rxq);
+		if (rdtsc() > end)
+			return false;
+		cpu_relax();
 	}
 	return true;
 }
@@ -296,9 +319,24 @@ static void arp_request(void)
 static uint16_t ping_seq;
 static void ping(void) { send_ping(++ping_seq); }
 
+/* 5.1.6.5.5: enable `pairs` queue pairs through the control queue. */
+static void set_pairs(struct vq *ctrl)
+{
+	static uint8_t cmd[2] = { CTRL_MQ, CTRL_MQ_VQ_PAIRS_SET }, ack;
+	static uint16_t n;
+	n = (uint16_t)pairs;
+	ack = 0xee;
+	struct vbuf b[3] = { { cmd, 2, false }, { &n, 2, false }, { &ack, 1, true } };
+	uint32_t used = vq_exec(ctrl, b, 3);
+	CHECK(used == 1 && ack == 0, "VQ_PAIRS_SET %u: ack %u, used length %u", pairs, ack, used);
+}
+
 static void configure(void)
 {
-	virtio_open(&dev, VIRTIO_ID_NET, 0, F_MAC | F_STATUS | virtio_cmdline_features());
+	uint64_t want_pairs = cmdline_u64("expect_pairs", 0);
+	uint64_t mq = want_pairs ? F_MQ | F_CTRL_VQ : 0;
+	CHECK(want_pairs <= MAX_PAIRS, "expect_pairs=%lu: at most %u", want_pairs, MAX_PAIRS);
+	virtio_open(&dev, VIRTIO_ID_NET, 0, F_MAC | F_STATUS | mq | virtio_cmdline_features());
 	virtio_require(&dev, virtio_cmdline_features());
 	CHECK(dev.features & F_MAC, "device offers no VIRTIO_NET_F_MAC");
 	CHECK(!(dev.features & F_MRG_RXBUF), "MRG_RXBUF negotiated without being asked for");
@@ -308,13 +346,31 @@ static void configure(void)
 		virtio_config_read(&dev, 6, &st, 2);
 		printf("NET: link %s\n", st & 1 ? "up" : "down");
 	}
-	rxq = virtio_queue(&dev, 0, 64);
-	txq = virtio_queue(&dev, 1, 64);
+	if (want_pairs) {
+		uint16_t max;
+		CHECK((dev.features & mq) == mq, "device offers no VIRTIO_NET_F_MQ with CTRL_VQ");
+		virtio_config_read(&dev, 8, &max, 2);
+		CHECK(max == want_pairs, "max_virtqueue_pairs %u, expected %lu", max, want_pairs);
+		CHECK(dev.nqueues == 2 * max + 1, "%u queues for %u pairs and control", dev.nqueues,
+		      max);
+		pairs = max;
+	}
+	for (unsigned p = 0; p < pairs; p++) {
+		rxqs[p] = virtio_queue(&dev, (uint16_t)(2 * p), 64);
+		txqs[p] = virtio_queue(&dev, (uint16_t)(2 * p + 1), 64);
+	}
+	struct vq *ctrl = want_pairs ? virtio_queue(&dev, (uint16_t)(2 * pairs), 8) : NULL;
 	/* 5.1.6.3: receive buffers before DRIVER_OK, so no frame is lost. */
-	for (int i = 0; i < RX_BUFS && i < rxq->size; i++)
-		rx_post(dma_alloc(RX_BUF_LEN, 64));
+	for (unsigned p = 0; p < pairs; p++)
+		for (int i = 0; i < RX_BUFS && i < rxqs[p]->size; i++)
+			rx_post(p, dma_alloc(RX_BUF_LEN, 64));
 	virtio_driver_ok(&dev);
-	vq_kick(rxq);
+	for (unsigned p = 0; p < pairs; p++)
+		vq_kick(rxqs[p]);
+	if (ctrl) {
+		set_pairs(ctrl);
+		printf("NET: %u queue pairs enabled\n", pairs);
+	}
 	printf("NET: mac %02x:%02x:%02x:%02x:%02x:%02x\n", mac[0], mac[1], mac[2], mac[3], mac[4],
 	       mac[5]);
 }
@@ -351,18 +407,27 @@ void guest_main(void)
 	printf("NET: ARP: host %u.%u.%u.%u is at %02x:%02x:%02x:%02x:%02x:%02x\n", host_ip[0],
 	       host_ip[1], host_ip[2], host_ip[3], host_mac[0], host_mac[1], host_mac[2],
 	       host_mac[3], host_mac[4], host_mac[5]);
-	exchange(ping, &got_echo, "ICMP echo reply");
+	/* one ping per pair: consecutive sends go round every transmit queue */
+	for (unsigned i = 0; i < pairs; i++) {
+		got_echo = false;
+		exchange(ping, &got_echo, "ICMP echo reply");
+	}
 	printf("NET: ICMP echo reply verified\n");
 	exchange(send_udp, &got_udp, "UDP echo");
 	printf("NET: UDP echo verified: \"%s\"\n", want_udp);
 
 	/* Counted from the queue's setup: with EVENT_IDX the one interrupt
 	 * rx is sure to get (used_event stays 0) may come with an early frame. */
-	uint64_t rx_irqs = vq_irqs(rxq);
-	printf("NET: %lu frames in, %lu out, %lu ARP requests answered; MSI-X rx %lu tx %lu; "
-	       "doorbells rx %lu (%lu suppressed) tx %lu (%lu suppressed)\n", frames_in,
-	       txq->completed, arp_answered, rx_irqs, vq_irqs(txq), rxq->kicks,
-	       rxq->kicks_suppressed, txq->kicks, txq->kicks_suppressed);
+	uint64_t rx_irqs = 0;
+	for (unsigned p = 0; p < pairs; p++) {
+		rx_irqs += vq_irqs(rxqs[p]);
+		printf("NET: pair %u: %lu frames in, %lu out; MSI-X rx %lu tx %lu; doorbells rx %lu "
+		       "(%lu suppressed) tx %lu (%lu suppressed)\n", p, rx_frames[p],
+		       txqs[p]->completed, vq_irqs(rxqs[p]), vq_irqs(txqs[p]), rxqs[p]->kicks,
+		       rxqs[p]->kicks_suppressed, txqs[p]->kicks, txqs[p]->kicks_suppressed);
+		CHECK(txqs[p]->completed > 0, "transmit queue %u carried no frame", 2 * p + 1);
+	}
+	printf("NET: %lu frames in, %lu ARP requests answered\n", frames_in, arp_answered);
 	CHECK(rx_irqs > 0, "frames received without an rx MSI-X interrupt");
 	virtio_reset(&dev);
 }

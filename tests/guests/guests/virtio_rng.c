@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* virtio-rng (virtio 1.2, 5.4) from ring 3: two reads of 64 bytes, each
  * completed through the used ring with an MSI-X interrupt, must be
- * non-zero and differ.  Command line: event_idx, indirect (as virtio_blk). */
+ * non-zero and differ.  Command line: event_idx, indirect (as virtio_blk);
+ * expect_vsock_cid=N: a virtio-vsock function must also be on the bus, its
+ * configuration holding guest_cid N (5.10.4). */
 #include "virtio.h"
 
 const char guest_name[] = "virtio_rng";
 
 #define VIRTIO_ID_RNG 4
+#define VIRTIO_ID_VSOCK 19
 
 /* The device may return fewer bytes than asked: ask until n are in. */
 static void fill(struct vq *q, uint8_t *out, uint32_t n)
@@ -31,8 +34,24 @@ static bool all_zero(const uint8_t *p, uint32_t n)
 	return true;
 }
 
+static void check_vsock(void)
+{
+	static struct vdev vs;
+	uint64_t want = cmdline_u64("expect_vsock_cid", 0), cid = 0;
+
+	if (!want)
+		return;
+	virtio_open(&vs, VIRTIO_ID_VSOCK, 0, 0);
+	CHECK(vs.nqueues == 3, "vsock device has %u queues, not rx, tx and event", vs.nqueues);
+	virtio_config_read(&vs, 0, &cid, 8);
+	CHECK(cid == want, "vsock guest_cid %lu, expected %lu", cid, want);
+	printf("VSOCK: guest_cid %lu\n", cid);
+	virtio_reset(&vs);
+}
+
 void guest_main(void)
 {
+	check_vsock();
 	static struct vdev dev;
 	uint8_t a[64], b[64];
 	virtio_open(&dev, VIRTIO_ID_RNG, 0, virtio_cmdline_features());

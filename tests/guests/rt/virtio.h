@@ -23,7 +23,7 @@
 #define VIRTQ_DESC_F_INDIRECT 4
 #define VIRTQ_INDIRECT_MAX 32		/* descriptors in one indirect table */
 
-#define VIRTIO_MAX_QUEUES 4
+#define VIRTIO_MAX_QUEUES 9		/* virtio_net: 4 queue pairs + control */
 #define VIRTIO_NO_VECTOR 0xffff
 /* CPU vectors for MSI-X, one counter each; clear of TIMER_VECTOR (0x40)
  * so a guest may run the LAPIC timer alongside. */
