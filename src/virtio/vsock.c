@@ -367,6 +367,21 @@ static bool conn_control(struct vsock *v, struct conn *c, struct pkt_hdr *h)
 	return false;
 }
 
+/*
+ * What the guest can still take (virtio 1.2, 5.10.6.3): the counters are
+ * free-running 32-bit values, so the bytes in flight are their wrapping
+ * difference, and any buf_alloc up to 2^32 - 1 is valid.  A guest that
+ * shrank its buffer below what is in flight (or reports a fwd_cnt ahead of
+ * what we sent) gets nothing until it catches up; a single packet is
+ * bounded by MAX_PAYLOAD and the RX buffer anyway.
+ */
+static uint32_t conn_credit(const struct conn *c)
+{
+	uint32_t inflight = c->tx_cnt - c->peer_fwd_cnt;
+
+	return inflight >= c->peer_buf_alloc ? 0 : c->peer_buf_alloc - inflight;
+}
+
 /* Fill one RX chain; returns bytes written, 0 if nothing to send. */
 static uint32_t fill_one(struct vsock *v, struct virtq_chain *ch)
 {
@@ -393,8 +408,8 @@ static uint32_t fill_one(struct vsock *v, struct virtq_chain *ch)
 				conn_close(v, c);
 			return sizeof(h);
 		}
-		credit = c->peer_buf_alloc - (c->tx_cnt - c->peer_fwd_cnt);
-		if (c->state != CONN_OPEN || c->host_eof || credit == 0 || credit > BUF_ALLOC * 64ull)
+		credit = conn_credit(c);
+		if (c->state != CONN_OPEN || c->host_eof || credit == 0)
 			continue;
 		if (room > credit)
 			room = credit;
