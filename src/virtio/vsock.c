@@ -58,6 +58,9 @@ struct conn {
 	uint32_t fwd_cnt;         /* guest bytes written to the socket */
 	uint32_t fwd_advertised;
 	bool want_request, want_response, want_rst, want_credit, want_shutdown, host_eof;
+	/* The guest shut its sending side (shut_wr) or the whole connection
+	 * (rst_when_flushed): done once pending data reached the socket. */
+	bool shut_wr_when_flushed, rst_when_flushed;
 	char line[LINE_MAX_LEN];  /* "CONNECT <port>\n" being read */
 	unsigned line_len;
 	uint8_t *pending;         /* guest bytes the socket did not take yet */
@@ -153,16 +156,31 @@ static void orphan_rst(struct vsock *v, const struct pkt_hdr *in)
 
 /* ---- guest to host (TX queue) ---- */
 
+/* Guest bytes into the socket as far as it takes them; a socket that
+ * failed (the host program went away) drops them and resets the stream. */
 static void conn_flush(struct conn *c)
 {
 	while (c->pending_len) {
 		ssize_t n = send(c->fd, c->pending, c->pending_len, MSG_NOSIGNAL | MSG_DONTWAIT);
 
-		if (n <= 0)
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
+		if (n <= 0) {
+			c->pending_len = 0;
+			c->want_rst = true;
+			return;
+		}
 		memmove(c->pending, c->pending + n, c->pending_len - (size_t)n);
 		c->pending_len -= (uint32_t)n;
 		c->fwd_cnt += (uint32_t)n;
+	}
+	if (c->shut_wr_when_flushed) {
+		c->shut_wr_when_flushed = false;
+		shutdown(c->fd, SHUT_WR);
+	}
+	if (c->rst_when_flushed) {
+		c->rst_when_flushed = false;
+		c->want_rst = true;
 	}
 }
 
@@ -259,14 +277,16 @@ static void guest_packet(struct vsock *v, const struct pkt_hdr *h, const struct 
 		break;
 	case OP_SHUTDOWN:
 		/* Finish what the guest sent, then end it the way Linux expects:
-		 * a full shutdown is answered with RST. */
-		conn_flush(c);
+		 * a full shutdown is answered with RST.  Data the socket has not
+		 * taken yet (a slow host reader) goes first: conn_flush() acts
+		 * once it is all out, on this or a later wake-up. */
 		if ((h->flags & SHUT_BOTH) == SHUT_BOTH) {
-			c->want_rst = true;
+			c->rst_when_flushed = true;
 			c->state = CONN_CLOSING;
 		} else if (h->flags & SHUT_SEND) {
-			shutdown(c->fd, SHUT_WR);
+			c->shut_wr_when_flushed = true;
 		}
+		conn_flush(c);
 		break;
 	case OP_RST:
 		conn_close(v, c);
@@ -370,6 +390,21 @@ static bool conn_control(struct vsock *v, struct conn *c, struct pkt_hdr *h)
 	return false;
 }
 
+/*
+ * What the guest can still take (virtio 1.2, 5.10.6.3): the counters are
+ * free-running 32-bit values, so the bytes in flight are their wrapping
+ * difference, and any buf_alloc up to 2^32 - 1 is valid.  A guest that
+ * shrank its buffer below what is in flight (or reports a fwd_cnt ahead of
+ * what we sent) gets nothing until it catches up; a single packet is
+ * bounded by MAX_PAYLOAD and the RX buffer anyway.
+ */
+static uint32_t conn_credit(const struct conn *c)
+{
+	uint32_t inflight = c->tx_cnt - c->peer_fwd_cnt;
+
+	return inflight >= c->peer_buf_alloc ? 0 : c->peer_buf_alloc - inflight;
+}
+
 /* Fill one RX chain; returns bytes written, 0 if nothing to send. */
 static uint32_t fill_one(struct vsock *v, struct virtq_chain *ch)
 {
@@ -396,8 +431,8 @@ static uint32_t fill_one(struct vsock *v, struct virtq_chain *ch)
 				conn_close(v, c);
 			return sizeof(h);
 		}
-		credit = c->peer_buf_alloc - (c->tx_cnt - c->peer_fwd_cnt);
-		if (c->state != CONN_OPEN || c->host_eof || credit == 0 || credit > BUF_ALLOC * 64ull)
+		credit = conn_credit(c);
+		if (c->state != CONN_OPEN || c->host_eof || credit == 0)
 			continue;
 		if (room > credit)
 			room = credit;
