@@ -119,8 +119,18 @@ static int start_locked(struct vmm_instance *in, struct verr *err)
 		return verr_set(err, EPERM, "the microVM is already running");
 	if (!in->have_boot)
 		return verr_set(err, EINVAL, "no boot source: PUT /boot-source with kernel_image_path first");
-	if ((rc = accel_open(&caps, err)) < 0)
+	if ((rc = accel_open(&caps, err)) < 0) {
+		/* Without an accelerator, what is wrong with the user's own
+		 * input still comes first: it is what they can fix. */
+		struct verr why = { 0 };
+
+		if (vm_config_check(&cfg, VM_MAX_VCPUS, host_memory(), &why) < 0 ||
+		    vm_check_boot_files(&cfg, &why) < 0) {
+			verr_clear(err);
+			return verr_set(err, why.code, "%s", why.msg);
+		}
 		return rc;
+	}
 	if ((rc = vm_config_check(&cfg, caps.max_vcpus, host_memory(), err)) < 0)
 		return rc;
 	if ((rc = vm_create(&vm, &cfg, err)) < 0)

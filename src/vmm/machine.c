@@ -294,6 +294,29 @@ static int setup_vcpus(struct vm *vm, const struct boot_result *boot, struct ver
 	return rc;
 }
 
+int vm_check_boot_files(const struct vm_config *cfg, struct verr *err)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+	struct boot_result boot;
+	int rc;
+
+	if (!vm)
+		return verr_set(err, ENOMEM, "out of memory");
+	vm->cfg = *cfg;
+	vm->mem.fd = -1;
+	vm->layout = x86_mem_layout_for(cfg->mem_size);
+	rc = guest_mem_create(&vm->mem, vm->layout.total, err);
+	if (rc == 0)
+		rc = guest_mem_add_region(&vm->mem, 0, 0, vm->layout.lowmem, err);
+	if (rc == 0 && vm->layout.highmem)
+		rc = guest_mem_add_region(&vm->mem, X86_4G, vm->layout.lowmem, vm->layout.highmem, err);
+	if (rc == 0)
+		rc = load_kernel(vm, 0, &boot, err);
+	guest_mem_destroy(&vm->mem);
+	free(vm);
+	return rc;
+}
+
 int vm_machine_setup(struct vm *vm, struct verr *err)
 {
 	struct boot_result boot;

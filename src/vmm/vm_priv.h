@@ -87,6 +87,9 @@ int vm_alloc(struct vm **out, const struct vm_config *cfg, struct verr *err);
 
 /* machine.c: memory, devices, firmware tables, kernel */
 int vm_machine_setup(struct vm *vm, struct verr *err);
+/* The checks of a boot that need no accelerator: the kernel and initrd
+ * loaded into scratch memory of the configured size (never run). */
+int vm_check_boot_files(const struct vm_config *cfg, struct verr *err);
 /* mem_file: NULL for fresh memfd RAM, or a snapshot image mapped privately */
 int vm_setup_memory(struct vm *vm, const char *mem_file, struct verr *err);
 /* With a snapshot file the slots are registered in the background;
