@@ -369,6 +369,30 @@ struct json_object *api_json_drive(const struct vmm_drive *d)
 	return o;
 }
 
+struct json_object *api_json_net(const struct vmm_net *n)
+{
+	struct json_object *o = json_object_new_object();
+
+	if (!o)
+		return NULL;
+	ADD_FIELD_STR(o, "iface_id", n->iface_id);
+	ADD_FIELD_STR(o, "host_dev_name", n->host_dev_name);
+	if (n->guest_mac[0])
+		ADD_FIELD_STR(o, "guest_mac", n->guest_mac);
+	return o;
+}
+
+struct json_object *api_json_vsock(const struct vmm_vsock *v)
+{
+	struct json_object *o = json_object_new_object();
+
+	if (!o)
+		return NULL;
+	json_object_object_add(o, "guest_cid", json_object_new_int64(v->guest_cid));
+	ADD_FIELD_STR(o, "uds_path", v->uds_path);
+	return o;
+}
+
 struct json_object *api_json_stats(const struct vmm_stats *st)
 {
 	struct json_object *o = json_object_new_object();

@@ -43,6 +43,8 @@ int api_parse_action(struct json_object *o, enum api_action *a, struct verr *err
 struct json_object *api_json_info(const struct vmm_info *info);
 struct json_object *api_json_machine_config(const struct vmm_machine_config *mc);
 struct json_object *api_json_boot_source(const struct vmm_boot_source *b);
+struct json_object *api_json_net(const struct vmm_net *n);
+struct json_object *api_json_vsock(const struct vmm_vsock *v);
 struct json_object *api_json_drive(const struct vmm_drive *d);
 struct json_object *api_json_stats(const struct vmm_stats *st);
 

@@ -204,9 +204,22 @@ static int h_put_snapshot_load(struct api_call *c)
 	return rc < 0 ? rc : c->ops->snapshot_load(c->ctx, &s, &c->err);
 }
 
+static void add_devices_json(struct json_object *o, const struct vmm_devices *dev)
+{
+	struct json_object *arr = json_object_new_array();
+
+	for (unsigned i = 0; arr && i < dev->nnets && i < VMM_MAX_NETS; i++)
+		json_object_array_add(arr, api_json_net(&dev->nets[i]));
+	if (arr)
+		json_object_object_add(o, "network-interfaces", arr);
+	if (dev->have_vsock)
+		json_object_object_add(o, "vsock", api_json_vsock(&dev->vsock));
+}
+
 static struct json_object *vm_config_json(const struct vmm_machine_config *mc,
 					  const struct vmm_boot_source *bs,
-					  const struct vmm_drive *drives, unsigned n)
+					  const struct vmm_drive *drives, unsigned n,
+					  const struct vmm_devices *dev)
 {
 	struct json_object *o = json_object_new_object();
 	struct json_object *arr = json_object_new_array();
@@ -223,6 +236,8 @@ static struct json_object *vm_config_json(const struct vmm_machine_config *mc,
 		json_object_array_add(arr, api_json_drive(&drives[i]));
 	json_object_object_add(o, "drives", arr);
 	json_object_object_add(o, "machine-config", api_json_machine_config(mc));
+	if (dev)
+		add_devices_json(o, dev);
 	return o;
 }
 
@@ -231,18 +246,22 @@ static int h_get_vm_config(struct api_call *c)
 	struct vmm_machine_config mc = { 0 };
 	struct vmm_boot_source *bs = calloc(1, sizeof(*bs));
 	struct vmm_drive *drives = calloc(API_MAX_DRIVES, sizeof(*drives));
+	struct vmm_devices *dev = c->ops->get_devices ? calloc(1, sizeof(*dev)) : NULL;
 	unsigned n = 0;
 	int rc = -ENOMEM;
 
 	if (!c->ops->get_vm_config)
 		rc = verr_set(&c->err, ENOTSUP, "GET /vm/config is not supported by this VMM");
-	else if (!bs || !drives)
+	else if (!bs || !drives || (c->ops->get_devices && !dev))
 		rc = verr_set(&c->err, ENOMEM, "out of memory reading the configuration");
 	else
 		rc = c->ops->get_vm_config(c->ctx, &mc, bs, drives, &n, API_MAX_DRIVES, &c->err);
+	if (rc == 0 && dev)
+		rc = c->ops->get_devices(c->ctx, dev, &c->err);
 	if (rc == 0)
 		rc = out_or_enomem(c, vm_config_json(&mc, bs, drives,
-						     n < API_MAX_DRIVES ? n : API_MAX_DRIVES));
+						     n < API_MAX_DRIVES ? n : API_MAX_DRIVES, dev));
+	free(dev);
 	free(bs);
 	free(drives);
 	return rc;

@@ -57,6 +57,15 @@ struct vmm_vsock {
 	char uds_path[4096];
 };
 
+/* GET /vm/config's network interfaces and vsock device */
+#define VMM_MAX_NETS 16
+struct vmm_devices {
+	struct vmm_net nets[VMM_MAX_NETS];
+	unsigned nnets;
+	bool have_vsock;
+	struct vmm_vsock vsock;
+};
+
 enum vmm_snapshot_type { VMM_SNAPSHOT_FULL, VMM_SNAPSHOT_DIFF };
 
 struct vmm_snapshot_create {
@@ -115,6 +124,8 @@ struct vmm_ctl_ops {
 	int (*get_vm_config)(void *ctx, struct vmm_machine_config *mc, struct vmm_boot_source *bs,
 			     struct vmm_drive *drives, unsigned *ndrives, unsigned max_drives,
 			     struct verr *err);
+	/* optional: the interfaces and vsock device GET /vm/config lists */
+	int (*get_devices)(void *ctx, struct vmm_devices *out, struct verr *err);
 	int (*get_stats)(void *ctx, struct vmm_stats *out, struct verr *err);
 	int (*clone)(void *ctx, const struct vmm_clone_request *r, struct vmm_clone_result *out,
 		     struct verr *err);

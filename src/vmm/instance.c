@@ -36,6 +36,7 @@ struct vmm_instance {
 	unsigned nnets;
 	unsigned base_disks, base_nets;   /* from the command line */
 	char cmdline[4096 + 32];          /* boot args plus the root device */
+	struct vmm_vsock vsock;           /* PUT /vsock's, owning its path */
 };
 
 static const char *const NOT_BEFORE = "this operation is only allowed before the microVM starts";
@@ -391,7 +392,26 @@ static int op_put_net(void *ctx, const struct vmm_net *n, struct verr *err)
 
 static int op_put_vsock(void *ctx, const struct vmm_vsock *v, struct verr *err)
 {
-	return verr_set(err, ENOTSUP, "virtio-vsock devices are not available in this vireo yet");
+	struct vmm_instance *in = ctx;
+	int rc = 0;
+
+	pthread_mutex_lock(&in->lock);
+	if (in->vm)
+		rc = verr_set(err, EPERM, "%s", NOT_BEFORE);
+	else if (v->guest_cid < 3 || v->guest_cid > UINT32_MAX - 1)
+		rc = verr_set(err, EINVAL, "guest_cid %u: must be from 3 to 4294967294 (0-2 are reserved)",
+			      v->guest_cid);
+	else if (!v->uds_path[0] || strlen(v->uds_path) > VM_VSOCK_UDS_MAX)
+		rc = verr_set(err, EINVAL, "uds_path must be 1 to %d bytes (room is left for _<port>)",
+			      VM_VSOCK_UDS_MAX);
+	else {
+		/* one vsock device: a second PUT replaces it, as in Firecracker */
+		in->vsock = *v;
+		in->cfg.vsock.cid = v->guest_cid;
+		in->cfg.vsock.uds = in->vsock.uds_path;
+	}
+	pthread_mutex_unlock(&in->lock);
+	return rc;
 }
 
 static int op_instance_start(void *ctx, struct verr *err)
@@ -477,6 +497,38 @@ static int op_get_vm_config(void *ctx, struct vmm_machine_config *mc, struct vmm
 		d->is_root_device = i == in->base_disks && has_root(in);
 		d->is_read_only = vd->read_only;
 		copy_str(d->cache_type, sizeof(d->cache_type), "Writeback");
+	}
+	pthread_mutex_unlock(&in->lock);
+	return 0;
+}
+
+static int op_get_devices(void *ctx, struct vmm_devices *out, struct verr *err)
+{
+	struct vmm_instance *in = ctx;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&in->lock);
+	for (unsigned i = 0; i < in->cfg.nnets && out->nnets < VMM_MAX_NETS; i++) {
+		const struct vm_net *vn = &in->cfg.nets[i];
+		struct vmm_net *n = &out->nets[out->nnets];
+		const uint8_t *m = vn->mac;
+
+		if (!vn->tap)
+			continue;  /* a tap fd handed in has no name to give back */
+		if (i >= in->base_nets)
+			copy_str(n->iface_id, sizeof(n->iface_id), in->nets[i - in->base_nets].iface_id);
+		else
+			snprintf(n->iface_id, sizeof(n->iface_id), "net%u", i);
+		copy_str(n->host_dev_name, sizeof(n->host_dev_name), vn->tap);
+		if (m[0] | m[1] | m[2] | m[3] | m[4] | m[5])
+			snprintf(n->guest_mac, sizeof(n->guest_mac), "%02x:%02x:%02x:%02x:%02x:%02x",
+				 m[0], m[1], m[2], m[3], m[4], m[5]);
+		out->nnets++;
+	}
+	if (in->cfg.vsock.cid && in->cfg.vsock.uds) {
+		out->have_vsock = true;
+		out->vsock.guest_cid = (uint32_t)in->cfg.vsock.cid;
+		copy_str(out->vsock.uds_path, sizeof(out->vsock.uds_path), in->cfg.vsock.uds);
 	}
 	pthread_mutex_unlock(&in->lock);
 	return 0;
@@ -602,6 +654,7 @@ const struct vmm_ctl_ops vmm_instance_ops = {
 	.snapshot_create = op_snapshot_create,
 	.snapshot_load = op_snapshot_load,
 	.get_vm_config = op_get_vm_config,
+	.get_devices = op_get_devices,
 	.get_stats = op_get_stats,
 	.clone = op_clone,
 };

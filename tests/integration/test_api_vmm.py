@@ -115,7 +115,7 @@ def test_bad_config_file_is_refused(vireo, tmp_path):
 
 
 def test_drives_and_interfaces_are_configured_through_the_api(vireo, tmp_path):
-    """PUT /drives and /network-interfaces before boot (no KVM needed): the
+    """PUT /drives, /network-interfaces and /vsock before boot (no KVM needed): the
     root drive comes first whatever order the drives were put in, a PUT to
     an existing id replaces it, and what cannot work is refused with 400."""
     sock = str(tmp_path / "api.sock")
@@ -157,6 +157,14 @@ def test_drives_and_interfaces_are_configured_through_the_api(vireo, tmp_path):
         fault(sock, "PUT", "/network-interfaces/eth1",
               {"iface_id": "eth1", "host_dev_name": "tap0"}, "tap tap0 is already used by interface eth0")
 
+        fault(sock, "PUT", "/vsock", {"guest_cid": 2, "uds_path": str(tmp_path / "v.sock")},
+              "guest_cid 2")
+        fault(sock, "PUT", "/vsock", {"guest_cid": 3, "uds_path": "/" + "v" * 95}, "uds_path")
+        fault(sock, "PUT", "/vsock", {"guest_cid": 3}, "uds_path")
+        assert api(sock, "PUT", "/vsock", {"guest_cid": 3, "uds_path": "/tmp/x.sock"})[0] == 204
+        # a second PUT replaces the device
+        assert api(sock, "PUT", "/vsock", {"vsock_id": "v", "guest_cid": 42,
+                                           "uds_path": str(tmp_path / "v.sock")})[0] == 204
         assert api(sock, "PUT", "/boot-source", {"kernel_image_path": disks[8],
                                                  "boot_args": "console=ttyS0"})[0] == 204
         status, cfg = api(sock, "GET", "/vm/config")
@@ -164,6 +172,9 @@ def test_drives_and_interfaces_are_configured_through_the_api(vireo, tmp_path):
         assert [(d["drive_id"], d["is_root_device"], d["is_read_only"]) for d in cfg["drives"]] == \
             [("d0", True, True)] + [(f"d{i}", False, False) for i in range(1, 8)], cfg["drives"]
         assert [d["path_on_host"] for d in cfg["drives"]] == disks[:8]
+        assert cfg["network-interfaces"] == [
+            {"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "52:54:00:12:34:56"}]
+        assert cfg["vsock"] == {"guest_cid": 42, "uds_path": str(tmp_path / "v.sock")}
         # the arguments as the client gave them (root= is added at boot)
         assert cfg["boot-source"]["boot_args"] == "console=ttyS0"
     finally:
@@ -177,7 +188,8 @@ def test_devices_on_the_command_line_keep_their_place(vireo, tmp_path):
     d0, d1 = tmp_path / "cli.raw", tmp_path / "api.raw"
     for d in (d0, d1):
         d.write_bytes(bytes(4096))
-    vm = VM([vireo, "run", "--api-socket", sock, "--disk", f"{d0},format=raw"], sock=sock)
+    vm = VM([vireo, "run", "--api-socket", sock, "--disk", f"{d0},format=raw",
+             "--net", "tap=vt0,mac=52:54:00:00:00:01"], sock=sock)
     try:
         fault(sock, "PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": str(d1),
                                                "is_root_device": True, "is_read_only": False},
@@ -188,5 +200,8 @@ def test_devices_on_the_command_line_keep_their_place(vireo, tmp_path):
         status, cfg = api(sock, "GET", "/vm/config")
         assert [d["path_on_host"] for d in cfg["drives"]] == [str(d0), str(d1)], cfg
         assert cfg["drives"][1]["drive_id"] == "data"
+        assert cfg["network-interfaces"] == [
+            {"iface_id": "net0", "host_dev_name": "vt0", "guest_mac": "52:54:00:00:00:01"}]
+        assert "vsock" not in cfg
     finally:
         vm.kill()

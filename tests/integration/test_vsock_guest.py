@@ -327,3 +327,35 @@ def test_vireo_run_vsock(vireo_vsock, guests, kvm, tmp_path, fmt, slow):
     out = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
     check_pass(host, out, rx_data, tx_seed, tx_len)
     assert r.returncode == 0, summary(out)
+
+
+@pytest.mark.kvm
+def test_vireo_vsock_through_the_api(vireo_vsock, guests, kvm, tmp_path):
+    """PUT /vsock as a Firecracker client configures it: the same exchange
+    with a VM configured and started only through the API."""
+    from vmapi import api, wait_socket
+    rx_seed, tx_seed = seeds()
+    rx_data, tx_len = pattern(rx_seed, 256 << 10), 1 << 20
+    uds, sock = str(tmp_path / "v.sock"), str(tmp_path / "api.sock")
+    host = HostSide(uds, rx_data, tx_len)
+    host.start()
+    proc = subprocess.Popen([vireo_vsock, "run", "--api-socket", sock, "--debug-exit"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        wait_socket(sock, proc)
+        assert api(sock, "PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 128})[0] == 204
+        assert api(sock, "PUT", "/boot-source", {
+            "kernel_image_path": str(guests / "virtio_vsock.elf"),
+            "boot_args": cmdline(rx_seed, len(rx_data), tx_seed, tx_len)})[0] == 204
+        assert api(sock, "PUT", "/vsock", {"guest_cid": CID, "uds_path": uds})[0] == 204
+        assert api(sock, "PUT", "/actions", {"action_type": "InstanceStart"})[0] == 204
+        stdout, stderr = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        host.join()
+    out = stdout.decode(errors="replace") + stderr.decode(errors="replace")
+    check_pass(host, out, rx_data, tx_seed, tx_len)
+    assert proc.returncode == 0, summary(out)
