@@ -71,6 +71,10 @@ mk_vmdk() {
 seed qcow2 mk_qcow2
 seed vmdk mk_vmdk
 # Real kernels for the loader: the test guests, when built.
+mkdir -p "$OUT/corpus_snapshot"
+if [ -x build/tests/unit/test_snapshot_state ] && [ -z "$(ls -A "$OUT/corpus_snapshot")" ]; then
+  VIREO_SNAPSHOT_SEED_DIR=$OUT/corpus_snapshot build/tests/unit/test_snapshot_state >/dev/null
+fi
 mkdir -p "$OUT/corpus_kernel_loader"
 for g in build/guests/demo.elf build/guests/demo.bzImage; do [ -f "$g" ] && cp "$g" "$OUT/corpus_kernel_loader/"; done
 

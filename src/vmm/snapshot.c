@@ -701,13 +701,52 @@ static int restore_into(struct vm *vm, const struct parsed *p, const struct vm_c
 	return rc;
 }
 
+/* Everything in a state file that can be checked before a VM is built:
+ * header and CRC, sections, and the virtio device list (read into a
+ * scratch VM whose strings are freed again). */
+static int check_state(const uint8_t *data, size_t len, const char *name, struct parsed *p,
+		       struct verr *err)
+{
+	const uint8_t *payload;
+	size_t plen = 0;
+	struct vm *scratch;
+	struct vreader r;
+	int rc = snapshot_decode(data, len, name, &payload, &plen, err);
+
+	if (rc == 0)
+		rc = parse(payload, plen, p, name, err);
+	if (rc < 0)
+		return rc;
+	if (!p->virtio_devices)
+		return verr_set(err, EINVAL, "%s: snapshot lacks its virtio device list", name);
+	if (!(scratch = calloc(1, sizeof(*scratch))))
+		return verr_set(err, ENOMEM, "out of memory");
+	r = vreader_init(p->virtio_devices, p->virtio_devices_len);
+	rc = read_devices(scratch, &r, err);
+	for (unsigned i = 0; i < scratch->nowned; i++)
+		free(scratch->owned[i]);
+	free(scratch);
+	return rc;
+}
+
+int vm_snapshot_check(const uint8_t *data, size_t len, const char *name, struct verr *err)
+{
+	struct parsed *p = calloc(1, sizeof(*p));
+	int rc;
+
+	if (!p)
+		return verr_set(err, ENOMEM, "out of memory");
+	rc = check_state(data, len, name, p, err);
+	free(p);
+	return rc;
+}
+
 int vm_snapshot_restore(struct vm **out, const struct vm_config *base, const char *state_path,
 			const char *mem_path, struct verr *err)
 {
 	struct parsed *p = calloc(1, sizeof(*p));
 	struct vm_config cfg = *base;
-	const uint8_t *payload;
-	size_t len = 0, plen = 0;
+	size_t len = 0;
 	uint8_t *data = NULL;
 	struct vm *vm = NULL;
 	int rc;
@@ -716,9 +755,7 @@ int vm_snapshot_restore(struct vm **out, const struct vm_config *base, const cha
 		return verr_set(err, ENOMEM, "out of memory");
 	rc = read_state_file(state_path, &data, &len, err);
 	if (rc == 0)
-		rc = snapshot_decode(data, len, state_path, &payload, &plen, err);
-	if (rc == 0)
-		rc = parse(payload, plen, p, state_path, err);
+		rc = check_state(data, len, state_path, p, err);
 	if (rc == 0) {
 		cfg.ncpus = p->cfg.ncpus;
 		cfg.mem_size = p->cfg.mem_size;

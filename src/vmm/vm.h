@@ -119,6 +119,9 @@ int vm_snapshot_save(struct vm *vm, const char *state_path, const char *mem_path
 /* Builds a paused VM from a state file and a memory file (mapped
  * copy-on-write, not read in). cfg gives the console; the rest comes from
  * the snapshot. */
+/* Checks a state file's contents (header, CRC, sections, device list)
+ * without building anything: what restore refuses before it opens KVM. */
+int vm_snapshot_check(const uint8_t *data, size_t len, const char *name, struct verr *err);
 int vm_snapshot_restore(struct vm **vm, const struct vm_config *cfg, const char *state_path,
 			const char *mem_path, struct verr *err);
 

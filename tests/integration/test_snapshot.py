@@ -5,6 +5,7 @@ memory pattern, so a restore that lost state shows as a wrong count or sum."""
 import hashlib
 import json
 import os
+import pathlib
 import secrets
 import shutil
 import subprocess
@@ -438,3 +439,45 @@ def test_restore_vsock_options(vireo, guests, kvm, tmp_path):
             time.sleep(0.02)
     finally:
         clone.kill()
+
+
+@pytest.fixture(scope="module")
+def crafted_state(vireo, tmp_path_factory):
+    """A well-formed state file without KVM: the snapshot-state unit test
+    writes the ones it builds (VIREO_SNAPSHOT_SEED_DIR)."""
+    tool = pathlib.Path(vireo).parent / "tests" / "unit" / "test_snapshot_state"
+    if not tool.exists():
+        pytest.skip(f"SKIPPED: {tool} is not built")
+    d = tmp_path_factory.mktemp("crafted")
+    subprocess.run([str(tool)], env=dict(os.environ, VIREO_SNAPSHOT_SEED_DIR=str(d)),
+                   check=True, capture_output=True)
+    return (d / "state1").read_bytes()
+
+
+@pytest.mark.parametrize("how,expect", [
+    ("flip", "checksum mismatch"),
+    ("truncate", "truncated"),
+    ("magic", "not a vireo snapshot"),
+    ("version", "format version"),
+    ("empty", "too short"),
+])
+def test_damaged_state_refused_before_kvm(vireo, crafted_state, tmp_path, how, expect):
+    """A damaged state file is refused before anything is built, so the
+    message names the damage even on a host without KVM."""
+    data = bytearray(crafted_state)
+    if how == "flip":
+        data[len(data) // 2] ^= 0x40
+    elif how == "truncate":
+        data = data[:len(data) - 100]
+    elif how == "magic":
+        data[0:8] = b"NOTASNAP"
+    elif how == "version":
+        data[8] = 99
+    else:
+        data = b""
+    mem = tmp_path / "m.mem"
+    mem.write_bytes(b"")
+    r = run([vireo, "run", "--restore", damaged(tmp_path, bytes(data)), "--restore-mem", str(mem)])
+    assert r.returncode == 2, r.stderr
+    assert expect.encode() in r.stderr, r.stderr
+    assert b"AddressSanitizer" not in r.stderr and b"runtime error" not in r.stderr
