@@ -19,12 +19,8 @@
 
 #include "virtio/vsock.h"
 
-#define MEM_GPA 0x100000ull
-#define MEM_SIZE (1ull << 20)
-#define QSIZE 16u
-#define RING(q) (MEM_GPA + 0x1000 * (3 * (q) + 1))  /* desc, avail, used: a page each */
-#define BUF(q, i) (MEM_GPA + 0x20000 + 0x10000 * (q) + 0x1000 * (i))
-#define F_WRITE 2
+#include "ring_fixture.h"
+
 #define CID 77
 #define OP_REQUEST 1
 #define OP_RST 3
@@ -38,86 +34,28 @@ struct pkt_hdr {
 } __attribute__((packed));
 
 struct fix {
+	struct ring_fix r;                /* device, guest memory, notify counts */
 	char path[80];
-	struct virtio_dev *d;
-	uint8_t *mem;
-	int notifies[3];
-	struct verr err;
 };
-
-static void *xlate(void *ctx, uint64_t gpa, uint64_t len)
-{
-	struct fix *f = ctx;
-
-	if (gpa < MEM_GPA || gpa - MEM_GPA > MEM_SIZE || len > MEM_SIZE - (gpa - MEM_GPA))
-		return NULL;
-	return f->mem + (gpa - MEM_GPA);
-}
-
-static uint8_t *at(struct fix *f, uint64_t gpa)
-{
-	return f->mem + (gpa - MEM_GPA);
-}
-
-static void on_notify(void *opaque, unsigned q)
-{
-	struct fix *f = opaque;
-
-	__atomic_add_fetch(&f->notifies[q], 1, __ATOMIC_SEQ_CST);
-}
-
-static uint16_t used_idx(struct fix *f, unsigned q)
-{
-	return __atomic_load_n((uint16_t *)at(f, RING(q) + 0x2000 + 2), __ATOMIC_ACQUIRE);
-}
-
-static uint16_t wait_used(struct fix *f, unsigned q, uint16_t want)
-{
-	for (int i = 0; i < 3000 && used_idx(f, q) != want; i++)
-		usleep(1000);
-	return used_idx(f, q);
-}
-
-/* Offer n device-writable buffers of len bytes on queue q. */
-static void offer(struct fix *f, unsigned q, unsigned n, uint32_t len)
-{
-	uint64_t desc = RING(q), avail = RING(q) + 0x1000;
-
-	for (uint16_t i = 0; i < n; i++) {
-		uint64_t addr = BUF(q, i);
-		uint16_t flags = F_WRITE, next = 0;
-
-		memcpy(at(f, desc + 16 * i), &addr, 8);
-		memcpy(at(f, desc + 16 * i + 8), &len, 4);
-		memcpy(at(f, desc + 16 * i + 12), &flags, 2);
-		memcpy(at(f, desc + 16 * i + 14), &next, 2);
-		memcpy(at(f, avail + 4 + 2 * i), &i, 2);
-	}
-	__atomic_store_n((uint16_t *)at(f, avail + 2), (uint16_t)n, __ATOMIC_RELEASE);
-}
 
 static void start_queue(struct fix *f, unsigned q)
 {
-	struct virtio_queue_setup s = { .size = QSIZE, .desc = RING(q), .avail = RING(q) + 0x1000,
-					.used = RING(q) + 0x2000, .kick_fd = -1,
-					.notify = on_notify, .notify_opaque = f };
-
-	assert_int_equal(virtio_dev_queue_start(f->d, q, &s, &f->err), 0);
+	assert_int_equal(ring_start_queue(&f->r, q), 0);
 }
 
 static struct fix *fix_new(bool driver)
 {
 	struct fix *f = calloc(1, sizeof(*f));
-	struct virtq_mem mem = { .gpa_to_hva = xlate, .ctx = f };
+	struct virtq_mem mem = { .gpa_to_hva = ring_xlate, .ctx = &f->r };
 
-	f->mem = calloc(1, MEM_SIZE);
+	f->r.mem = calloc(1, MEM_SIZE);
 	snprintf(f->path, sizeof(f->path), "/tmp/vireo-vsock-%d.sock", (int)getpid());
-	assert_int_equal(virtio_vsock_create(CID, f->path, &f->d, &f->err), 0);
+	assert_int_equal(virtio_vsock_create(CID, f->path, &f->r.d, &f->r.err), 0);
 	if (driver) {
-		assert_int_equal(virtio_dev_activate(f->d, virtio_dev_features(f->d), &mem, NULL,
-						     NULL, &f->err), 0);
-		offer(f, 0, 4, 4096);
-		offer(f, 2, 1, 8);
+		assert_int_equal(virtio_dev_activate(f->r.d, virtio_dev_features(f->r.d), &mem, NULL,
+						     NULL, &f->r.err), 0);
+		offer(&f->r, 0, 4, 4096);
+		offer(&f->r, 2, 1, 8);
 		for (unsigned q = 0; q < 3; q++)
 			start_queue(f, q);
 	}
@@ -126,9 +64,9 @@ static struct fix *fix_new(bool driver)
 
 static void fix_free(struct fix *f)
 {
-	virtio_dev_destroy(f->d);
+	virtio_dev_destroy(f->r.d);
 	assert_int_equal(access(f->path, F_OK), -1);     /* the socket goes with the device */
-	free(f->mem);
+	free(f->r.mem);
 	free(f);
 }
 
@@ -174,14 +112,14 @@ static void guest_send(struct fix *f, const struct pkt_hdr *h, uint16_t avail_id
 	uint32_t len = sizeof(*h);
 	uint16_t i = avail_idx % QSIZE, zero = 0;
 
-	memcpy(at(f, addr), h, sizeof(*h));
-	memcpy(at(f, desc + 16 * i), &addr, 8);
-	memcpy(at(f, desc + 16 * i + 8), &len, 4);
-	memcpy(at(f, desc + 16 * i + 12), &zero, 2);
-	memcpy(at(f, desc + 16 * i + 14), &zero, 2);
-	memcpy(at(f, avail + 4 + 2 * i), &i, 2);
-	__atomic_store_n((uint16_t *)at(f, avail + 2), (uint16_t)(avail_idx + 1), __ATOMIC_RELEASE);
-	virtio_dev_kick(f->d, 1);
+	memcpy(at(&f->r, addr), h, sizeof(*h));
+	memcpy(at(&f->r, desc + 16 * i), &addr, 8);
+	memcpy(at(&f->r, desc + 16 * i + 8), &len, 4);
+	memcpy(at(&f->r, desc + 16 * i + 12), &zero, 2);
+	memcpy(at(&f->r, desc + 16 * i + 14), &zero, 2);
+	memcpy(at(&f->r, avail + 4 + 2 * i), &i, 2);
+	__atomic_store_n((uint16_t *)at(&f->r, avail + 2), (uint16_t)(avail_idx + 1), __ATOMIC_RELEASE);
+	virtio_dev_kick(f->r.d, 1);
 }
 
 static void test_bad_connect_line_is_refused(void **state)
@@ -191,7 +129,7 @@ static void test_bad_connect_line_is_refused(void **state)
 	int fd = host_connect(f, "HELLO 5000\n");
 
 	assert_int_equal(host_read(fd, buf, sizeof(buf), 3000), 0);
-	assert_int_equal(used_idx(f, 0), 0);              /* the guest heard nothing */
+	assert_int_equal(used_idx(&f->r, 0), 0);              /* the guest heard nothing */
 	close(fd);
 	fix_free(f);
 }
@@ -204,15 +142,15 @@ static void test_connect_reaches_guest(void **state)
 	int fd = host_connect(f, "CONNECT 5000\n");
 	uint32_t len;
 
-	assert_int_equal(wait_used(f, 0, 1), 1);
-	memcpy(&len, at(f, RING(0) + 0x2000 + 8), 4);
+	assert_int_equal(wait_used(&f->r, 0, 1), 1);
+	memcpy(&len, at(&f->r, RING(0) + 0x2000 + 8), 4);
 	assert_int_equal(len, sizeof(h));
-	memcpy(&h, at(f, BUF(0, 0)), sizeof(h));
+	memcpy(&h, at(&f->r, BUF(0, 0)), sizeof(h));
 	assert_int_equal(h.op, OP_REQUEST);
 	assert_int_equal(h.src_cid, 2);
 	assert_int_equal(h.dst_cid, CID);
 	assert_int_equal(h.dst_port, 5000);
-	assert_true(f->notifies[0] > 0);
+	assert_true(f->r.notifies[0] > 0);
 	/* no answer from the guest yet: the host waits, the socket stays open */
 	assert_int_equal(host_read(fd, buf, sizeof(buf), 200), -1);
 	/* nobody listens on 5000 in the guest: it resets the connection, and
@@ -221,7 +159,7 @@ static void test_connect_reaches_guest(void **state)
 			       .dst_port = h.src_port, .type = 1, .op = OP_RST };
 	guest_send(f, &rst, 0);
 	assert_int_equal(host_read(fd, buf, sizeof(buf), 3000), 0);
-	assert_int_equal(wait_used(f, 1, 1), 1);
+	assert_int_equal(wait_used(&f->r, 1, 1), 1);
 	close(fd);
 	fix_free(f);
 }
@@ -230,7 +168,7 @@ static uint32_t used_len(struct fix *f, unsigned q, unsigned i)
 {
 	uint32_t len;
 
-	memcpy(&len, at(f, RING(q) + 0x2000 + 8 + 8 * i), 4);
+	memcpy(&len, at(&f->r, RING(q) + 0x2000 + 8 + 8 * i), 4);
 	return len;
 }
 
@@ -241,21 +179,21 @@ static void test_restored_sends_transport_reset(void **state)
 	struct fix *f = fix_new(true);
 	uint32_t id;
 
-	memset(at(f, BUF(2, 0)), 0xee, 8);
-	assert_int_equal(used_idx(f, 2), 0);            /* nothing before the restore */
-	virtio_dev_restored(f->d);
-	assert_int_equal(wait_used(f, 2, 1), 1);
+	memset(at(&f->r, BUF(2, 0)), 0xee, 8);
+	assert_int_equal(used_idx(&f->r, 2), 0);            /* nothing before the restore */
+	virtio_dev_restored(f->r.d);
+	assert_int_equal(wait_used(&f->r, 2, 1), 1);
 	assert_int_equal(used_len(f, 2, 0), 4);
-	memcpy(&id, at(f, BUF(2, 0)), 4);
+	memcpy(&id, at(&f->r, BUF(2, 0)), 4);
 	assert_int_equal(id, 0);
-	assert_true(f->notifies[2] > 0);
-	assert_int_equal(used_idx(f, 0), 0);            /* no stray RX packet */
+	assert_true(f->r.notifies[2] > 0);
+	assert_int_equal(used_idx(&f->r, 0), 0);            /* no stray RX packet */
 	/* exactly one event: another kick of the event queue sends nothing */
-	offer(f, 2, 2, 8);
-	virtio_dev_kick(f->d, 2);
+	offer(&f->r, 2, 2, 8);
+	virtio_dev_kick(f->r.d, 2);
 	usleep(100000);
-	assert_int_equal(used_idx(f, 2), 1);
-	assert_false(virtio_dev_needs_reset(f->d));
+	assert_int_equal(used_idx(&f->r, 2), 1);
+	assert_false(virtio_dev_needs_reset(f->r.d));
 	fix_free(f);
 }
 
@@ -267,14 +205,14 @@ static void test_transport_reset_waits_for_a_buffer(void **state)
 	uint32_t id = 0xffffffff;
 
 	/* take back the buffer fix_new offered (the ring was not consumed) */
-	memcpy(at(f, RING(2) + 0x1000 + 2), &none, 2);
-	virtio_dev_restored(f->d);
+	memcpy(at(&f->r, RING(2) + 0x1000 + 2), &none, 2);
+	virtio_dev_restored(f->r.d);
 	usleep(100000);
-	assert_int_equal(used_idx(f, 2), 0);
-	offer(f, 2, 1, 8);
-	virtio_dev_kick(f->d, 2);
-	assert_int_equal(wait_used(f, 2, 1), 1);
-	memcpy(&id, at(f, BUF(2, 0)), 4);
+	assert_int_equal(used_idx(&f->r, 2), 0);
+	offer(&f->r, 2, 1, 8);
+	virtio_dev_kick(f->r.d, 2);
+	assert_int_equal(wait_used(&f->r, 2, 1), 1);
+	memcpy(&id, at(&f->r, BUF(2, 0)), 4);
 	assert_int_equal(id, 0);
 	fix_free(f);
 }
@@ -284,9 +222,9 @@ static void test_restored_without_driver_sends_nothing(void **state)
 {
 	struct fix *f = fix_new(false);
 
-	virtio_dev_restored(f->d);
+	virtio_dev_restored(f->r.d);
 	usleep(50000);
-	assert_int_equal(used_idx(f, 2), 0);
+	assert_int_equal(used_idx(&f->r, 2), 0);
 	fix_free(f);
 }
 
@@ -294,16 +232,16 @@ static void test_restored_without_driver_sends_nothing(void **state)
 static void test_short_event_buffer_needs_reset(void **state)
 {
 	struct fix *f = fix_new(false);
-	struct virtq_mem mem = { .gpa_to_hva = xlate, .ctx = f };
+	struct virtq_mem mem = { .gpa_to_hva = ring_xlate, .ctx = &f->r };
 
-	assert_int_equal(virtio_dev_activate(f->d, virtio_dev_features(f->d), &mem, NULL, NULL,
-					     &f->err), 0);
-	offer(f, 2, 1, 2);
+	assert_int_equal(virtio_dev_activate(f->r.d, virtio_dev_features(f->r.d), &mem, NULL, NULL,
+					     &f->r.err), 0);
+	offer(&f->r, 2, 1, 2);
 	for (unsigned q = 0; q < 3; q++)
 		start_queue(f, q);
-	virtio_dev_restored(f->d);
-	assert_true(virtio_dev_needs_reset(f->d));
-	assert_int_equal(used_idx(f, 2), 0);
+	virtio_dev_restored(f->r.d);
+	assert_true(virtio_dev_needs_reset(f->r.d));
+	assert_int_equal(used_idx(&f->r, 2), 0);
 	fix_free(f);
 }
 
