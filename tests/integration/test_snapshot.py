@@ -155,6 +155,31 @@ def test_ten_clones_run_independently(vireo, guests, kvm, tmp_path):
             c.kill()
 
 
+DAMAGE = [
+    ("flip", "checksum mismatch"),
+    ("truncate", "truncated"),
+    ("magic", "not a vireo snapshot"),
+    ("version", "format version"),
+    ("empty", "too short"),
+]
+
+
+def damage(state, how):
+    """A state file's bytes, damaged one of the DAMAGE ways."""
+    data = bytearray(state)
+    if how == "flip":
+        data[len(data) // 2] ^= 0x40
+    elif how == "truncate":
+        data = data[:len(data) - 100]
+    elif how == "magic":
+        data[0:8] = b"NOTASNAP"
+    elif how == "version":
+        data[8] = 99
+    else:
+        data = b""
+    return bytes(data)
+
+
 def damaged(tmp_path, data):
     p = tmp_path / "bad.state"
     p.write_bytes(data)
@@ -171,26 +196,10 @@ def good_snapshot(vireo, guests, tmp_path_factory):
 
 
 @pytest.mark.kvm
-@pytest.mark.parametrize("how,expect", [
-    ("flip", "checksum mismatch"),
-    ("truncate", "truncated"),
-    ("magic", "not a vireo snapshot"),
-    ("version", "format version"),
-    ("empty", "too short"),
-])
+@pytest.mark.parametrize("how,expect", DAMAGE)
 def test_damaged_state_refused(vireo, good_snapshot, tmp_path, how, expect):
-    data = bytearray((good_snapshot / "s.state").read_bytes())
-    if how == "flip":
-        data[len(data) // 2] ^= 0x40
-    elif how == "truncate":
-        data = data[:len(data) - 100]
-    elif how == "magic":
-        data[0:8] = b"NOTASNAP"
-    elif how == "version":
-        data[8] = 99
-    else:
-        data = b""
-    r = run([vireo, "run", "--restore", damaged(tmp_path, bytes(data)), "--restore-mem",
+    data = damage((good_snapshot / "s.state").read_bytes(), how)
+    r = run([vireo, "run", "--restore", damaged(tmp_path, data), "--restore-mem",
              str(good_snapshot / "s.mem")])
     assert r.returncode == 2, r.stderr
     assert expect.encode() in r.stderr
@@ -454,30 +463,14 @@ def crafted_state(vireo, tmp_path_factory):
     return (d / "state1").read_bytes()
 
 
-@pytest.mark.parametrize("how,expect", [
-    ("flip", "checksum mismatch"),
-    ("truncate", "truncated"),
-    ("magic", "not a vireo snapshot"),
-    ("version", "format version"),
-    ("empty", "too short"),
-])
+@pytest.mark.parametrize("how,expect", DAMAGE)
 def test_damaged_state_refused_before_kvm(vireo, crafted_state, tmp_path, how, expect):
     """A damaged state file is refused before anything is built, so the
     message names the damage even on a host without KVM."""
-    data = bytearray(crafted_state)
-    if how == "flip":
-        data[len(data) // 2] ^= 0x40
-    elif how == "truncate":
-        data = data[:len(data) - 100]
-    elif how == "magic":
-        data[0:8] = b"NOTASNAP"
-    elif how == "version":
-        data[8] = 99
-    else:
-        data = b""
+    data = damage(crafted_state, how)
     mem = tmp_path / "m.mem"
     mem.write_bytes(b"")
-    r = run([vireo, "run", "--restore", damaged(tmp_path, bytes(data)), "--restore-mem", str(mem)])
+    r = run([vireo, "run", "--restore", damaged(tmp_path, data), "--restore-mem", str(mem)])
     assert r.returncode == 2, r.stderr
     assert expect.encode() in r.stderr, r.stderr
     assert b"AddressSanitizer" not in r.stderr and b"runtime error" not in r.stderr
