@@ -88,11 +88,24 @@ class Backend:
         return self.proc.poll() is None
 
 
+def tcg_smp(cpus):
+    """-smp for a TCG guest that shares rings with another process.
+
+    QEMU's TCG emits the guest's memory barriers only when the machine may
+    have more than one vCPU (maxcpus > 1). With one, a guest's mb() between
+    publishing used_event and rereading used->idx does nothing on the host,
+    and a back end's store/fence/load on the other side can miss it: the
+    guest then waits forever for an interrupt (seen with vireo and with
+    qemu-storage-daemon alike). One hot-pluggable spare vCPU switches the
+    barriers on; it is never started."""
+    return f"{cpus},maxcpus={max(cpus, 2)}"
+
+
 def qemu_boot(kernel, initrd, device_args, append="", mem="256M", smp=1, timeout=120,
               prefix=()):
     """Boot the guest under TCG with shared memory; returns its console text."""
     cmd = list(prefix) + [
-        QEMU, "-M", "pc", "-accel", "tcg", "-m", mem, "-smp", str(smp),
+        QEMU, "-M", "pc", "-accel", "tcg", "-m", mem, "-smp", tcg_smp(smp),
         "-object", f"memory-backend-memfd,id=mem,size={mem},share=on",
         "-machine", "memory-backend=mem",
         "-kernel", str(kernel), "-initrd", str(initrd),

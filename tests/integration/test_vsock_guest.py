@@ -28,7 +28,7 @@ import time
 import pytest
 
 from conftest import run
-from test_vhost_user_lib import Backend
+from test_vhost_user_lib import Backend, tcg_smp
 
 QEMU = shutil.which("qemu-system-x86_64")
 QBOOT = "/usr/share/qemu/qboot.rom"
@@ -197,7 +197,7 @@ def qemu():
     if not os.path.exists(QBOOT):
         pytest.skip(f"SKIPPED: {QBOOT} missing (qemu-system-data)")
     return [QEMU, "-accel", "tcg", "-cpu", "max", "-M", "pc", "-bios", QBOOT, "-nodefaults",
-            "-no-user-config", "-nographic", "-serial", "stdio",
+            "-no-user-config", "-nographic", "-serial", "stdio", "-smp", tcg_smp(1),
             "-device", "isa-debug-exit,iobase=0x501,iosize=1", "-m", MEMORY, "-no-reboot",
             "-object", f"memory-backend-memfd,id=mem,size={MEMORY},share=on",
             "-machine", "memory-backend=mem"]
