@@ -102,6 +102,19 @@ static int apply_vsock(struct json_object *v, void *target, struct verr *err)
 	return rc < 0 ? rc : a->ops->put_vsock(a->ctx, &vs, err);
 }
 
+static int apply_entropy(struct json_object *v, void *target, struct verr *err)
+{
+	struct config_apply *a = target;
+	int rc;
+
+	if (!v)
+		return 0;
+	rc = need(a->ops->put_entropy, "entropy", err);
+	if (rc == 0)
+		rc = api_parse_entropy(v, err);
+	return rc < 0 ? rc : a->ops->put_entropy(a->ctx, err);
+}
+
 static int apply_document(struct json_object *doc, struct config_apply *a, struct verr *err)
 {
 	/* Order matters to the VMM: memory and vCPUs before devices. */
@@ -111,12 +124,12 @@ static int apply_document(struct json_object *doc, struct config_apply *a, struc
 		AF_CUSTOM_FIELD("drives", false, apply_drives),
 		AF_CUSTOM_FIELD("network-interfaces", false, apply_nets),
 		AF_CUSTOM_FIELD("vsock", false, apply_vsock),
+		AF_CUSTOM_FIELD("entropy", false, apply_entropy),
 		AF_UNSUPPORTED_FIELD("balloon", NULL),
 		AF_UNSUPPORTED_FIELD("cpu-config", NULL),
 		AF_UNSUPPORTED_FIELD("logger", NULL),
 		AF_UNSUPPORTED_FIELD("metrics", NULL),
 		AF_UNSUPPORTED_FIELD("mmds-config", NULL),
-		AF_UNSUPPORTED_FIELD("entropy", NULL),
 		AF_UNSUPPORTED_FIELD("pmem", NULL),
 		AF_UNSUPPORTED_FIELD("memory-hotplug", NULL),
 		AF_UNSUPPORTED_FIELD("serial", NULL),

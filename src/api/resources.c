@@ -145,6 +145,19 @@ int api_parse_vsock(struct json_object *o, struct vmm_vsock *v, struct verr *err
 	return rc;
 }
 
+int api_parse_entropy(struct json_object *o, struct verr *err)
+{
+	/* EntropyDevice has only a rate limiter, which vireo does not offer:
+	 * the device draws from getrandom as fast as the guest asks. */
+	static const struct api_field f[] = {
+		AF_UNSUPPORTED_FIELD("rate_limiter", NULL),
+	};
+
+	char none;
+
+	return api_fields_parse(o, "entropy", f, AF_COUNT(f), &none, false, NULL, err);
+}
+
 int api_parse_clone(struct json_object *o, struct vmm_clone_request *r, struct verr *err)
 {
 	static const struct api_field f[] = {

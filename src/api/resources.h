@@ -31,6 +31,7 @@ int api_parse_drive(struct json_object *o, const char *path_id, struct vmm_drive
 int api_parse_net(struct json_object *o, const char *path_id, struct vmm_net *n,
 		  struct verr *err);
 int api_parse_vsock(struct json_object *o, struct vmm_vsock *v, struct verr *err);
+int api_parse_entropy(struct json_object *o, struct verr *err);
 int api_parse_snapshot_create(struct json_object *o, struct vmm_snapshot_create *s,
 			      struct verr *err);
 int api_parse_snapshot_load(struct json_object *o, struct vmm_snapshot_load *s,

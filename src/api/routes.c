@@ -149,6 +149,15 @@ static int h_put_vsock(struct api_call *c)
 	return rc < 0 ? rc : c->ops->put_vsock(c->ctx, &v, &c->err);
 }
 
+static int h_put_entropy(struct api_call *c)
+{
+	int rc;
+
+	NEED_OP(c, put_entropy, "PUT /entropy");
+	rc = api_parse_entropy(c->in, &c->err);
+	return rc < 0 ? rc : c->ops->put_entropy(c->ctx, &c->err);
+}
+
 static int h_put_actions(struct api_call *c)
 {
 	enum api_action a;
@@ -214,6 +223,8 @@ static void add_devices_json(struct json_object *o, const struct vmm_devices *de
 		json_object_object_add(o, "network-interfaces", arr);
 	if (dev->have_vsock)
 		json_object_object_add(o, "vsock", api_json_vsock(&dev->vsock));
+	if (dev->have_entropy)
+		json_object_object_add(o, "entropy", json_object_new_object());
 }
 
 static struct json_object *vm_config_json(const struct vmm_machine_config *mc,
@@ -334,6 +345,7 @@ static const struct api_route routes[] = {
 	{ "/drives/", true, NULL, h_put_drive, h_unsupported, "PUT, PATCH" },
 	{ "/network-interfaces/", true, NULL, h_put_net, h_unsupported, "PUT, PATCH" },
 	{ "/vsock", false, NULL, h_put_vsock, NULL, "PUT" },
+	{ "/entropy", false, NULL, h_put_entropy, NULL, "PUT" },
 	{ "/actions", false, NULL, h_put_actions, NULL, "PUT" },
 	{ "/vm", false, NULL, NULL, h_patch_vm, "PATCH" },
 	{ "/vm/config", false, h_get_vm_config, NULL, NULL, "GET" },
@@ -352,7 +364,6 @@ static const struct api_route routes[] = {
 	UNSUPPORTED("/metrics", false),
 	UNSUPPORTED("/mmds", false),
 	UNSUPPORTED("/mmds/config", false),
-	UNSUPPORTED("/entropy", false),
 	UNSUPPORTED("/serial", false),
 	UNSUPPORTED("/hotplug/memory", false),
 };

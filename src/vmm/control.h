@@ -64,6 +64,7 @@ struct vmm_devices {
 	unsigned nnets;
 	bool have_vsock;
 	struct vmm_vsock vsock;
+	bool have_entropy;           /* a virtio-rng device */
 };
 
 enum vmm_snapshot_type { VMM_SNAPSHOT_FULL, VMM_SNAPSHOT_DIFF };
@@ -114,6 +115,8 @@ struct vmm_ctl_ops {
 	int (*put_drive)(void *ctx, const struct vmm_drive *d, struct verr *err);
 	int (*put_net)(void *ctx, const struct vmm_net *n, struct verr *err);
 	int (*put_vsock)(void *ctx, const struct vmm_vsock *v, struct verr *err);
+	/* optional: PUT /entropy, a virtio-rng device (before boot) */
+	int (*put_entropy)(void *ctx, struct verr *err);
 	int (*instance_start)(void *ctx, struct verr *err);
 	int (*send_ctrl_alt_del)(void *ctx, struct verr *err);
 	int (*pause)(void *ctx, struct verr *err);

@@ -414,6 +414,20 @@ static int op_put_vsock(void *ctx, const struct vmm_vsock *v, struct verr *err)
 	return rc;
 }
 
+static int op_put_entropy(void *ctx, struct verr *err)
+{
+	struct vmm_instance *in = ctx;
+	int rc = 0;
+
+	pthread_mutex_lock(&in->lock);
+	if (in->vm)
+		rc = verr_set(err, EPERM, "%s", NOT_BEFORE);
+	else
+		in->cfg.rng = true;      /* one device: a second PUT changes nothing */
+	pthread_mutex_unlock(&in->lock);
+	return rc;
+}
+
 static int op_instance_start(void *ctx, struct verr *err)
 {
 	return vmm_instance_start(ctx, err);
@@ -530,6 +544,7 @@ static int op_get_devices(void *ctx, struct vmm_devices *out, struct verr *err)
 		out->vsock.guest_cid = (uint32_t)in->cfg.vsock.cid;
 		copy_str(out->vsock.uds_path, sizeof(out->vsock.uds_path), in->cfg.vsock.uds);
 	}
+	out->have_entropy = in->cfg.rng;
 	pthread_mutex_unlock(&in->lock);
 	return 0;
 }
@@ -647,6 +662,7 @@ const struct vmm_ctl_ops vmm_instance_ops = {
 	.put_drive = op_put_drive,
 	.put_net = op_put_net,
 	.put_vsock = op_put_vsock,
+	.put_entropy = op_put_entropy,
 	.instance_start = op_instance_start,
 	.send_ctrl_alt_del = op_send_ctrl_alt_del,
 	.pause = op_pause,

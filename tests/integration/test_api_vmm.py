@@ -175,6 +175,11 @@ def test_drives_and_interfaces_are_configured_through_the_api(vireo, tmp_path):
         assert cfg["network-interfaces"] == [
             {"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "52:54:00:12:34:56"}]
         assert cfg["vsock"] == {"guest_cid": 42, "uds_path": str(tmp_path / "v.sock")}
+        assert "entropy" not in cfg
+        fault(sock, "PUT", "/entropy", {"rate_limiter": {"ops": {"size": 1, "refill_time": 10}}},
+              "'rate_limiter' is not supported by vireo")
+        assert api(sock, "PUT", "/entropy", {})[0] == 204
+        assert api(sock, "GET", "/vm/config")[1]["entropy"] == {}
         # the arguments as the client gave them (root= is added at boot)
         assert cfg["boot-source"]["boot_args"] == "console=ttyS0"
     finally:
@@ -189,7 +194,7 @@ def test_devices_on_the_command_line_keep_their_place(vireo, tmp_path):
     for d in (d0, d1):
         d.write_bytes(bytes(4096))
     vm = VM([vireo, "run", "--api-socket", sock, "--disk", f"{d0},format=raw",
-             "--net", "tap=vt0,mac=52:54:00:00:00:01"], sock=sock)
+             "--net", "tap=vt0,mac=52:54:00:00:00:01", "--rng"], sock=sock)
     try:
         fault(sock, "PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": str(d1),
                                                "is_root_device": True, "is_read_only": False},
@@ -203,5 +208,6 @@ def test_devices_on_the_command_line_keep_their_place(vireo, tmp_path):
         assert cfg["network-interfaces"] == [
             {"iface_id": "net0", "host_dev_name": "vt0", "guest_mac": "52:54:00:00:00:01"}]
         assert "vsock" not in cfg
+        assert cfg["entropy"] == {}
     finally:
         vm.kill()

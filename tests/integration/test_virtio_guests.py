@@ -555,6 +555,24 @@ def test_vireo_drives_through_the_api(vireo_virtio, guests, kvm, tmp_path):
 
 
 @pytest.mark.kvm
+def test_vireo_entropy_through_the_api(vireo_virtio, guests, kvm, tmp_path):
+    """PUT /entropy adds the virtio-rng device the guest then reads from."""
+    from vmapi import api
+    proc, sock = api_vm(vireo_virtio, tmp_path)
+    try:
+        assert api(sock, "PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 128})[0] == 204
+        assert api(sock, "PUT", "/boot-source", {
+            "kernel_image_path": image(guests, "virtio_rng", "elf")})[0] == 204
+        assert api(sock, "PUT", "/entropy", {})[0] == 204
+        assert api(sock, "GET", "/vm/config")[1]["entropy"] == {}
+        api_boot(proc, sock, "virtio_rng")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.kvm
 def test_vireo_network_interface_through_the_api(vireo_virtio, guests, kvm, netns, tmp_path):
     from vmapi import api
     token = secrets.token_hex(6)

@@ -127,6 +127,16 @@ static int put_vsock(void *ctx, const struct vmm_vsock *v, struct verr *err)
 	return rc;
 }
 
+static int put_entropy(void *ctx, struct verr *err)
+{
+	struct fake_vmm *f = ctx;
+	int rc = pre_boot(f, FAKE_PUT_ENTROPY, "entropy", err);
+
+	if (rc == 0)
+		f->has_entropy = true;
+	return rc;
+}
+
 static int start(void *ctx, struct verr *err)
 {
 	struct fake_vmm *f = ctx;
@@ -238,6 +248,7 @@ const struct vmm_ctl_ops fake_vmm_ops = {
 	.put_drive = put_drive,
 	.put_net = put_net,
 	.put_vsock = put_vsock,
+	.put_entropy = put_entropy,
 	.instance_start = start,
 	.send_ctrl_alt_del = cad,
 	.pause = pause_vm,

@@ -15,7 +15,7 @@
 
 enum fake_op {
 	FAKE_GET_INFO, FAKE_GET_MC, FAKE_PUT_MC, FAKE_PUT_BOOT, FAKE_PUT_DRIVE, FAKE_PUT_NET,
-	FAKE_PUT_VSOCK, FAKE_START, FAKE_CAD, FAKE_PAUSE, FAKE_RESUME, FAKE_SNAP_CREATE,
+	FAKE_PUT_VSOCK, FAKE_PUT_ENTROPY, FAKE_START, FAKE_CAD, FAKE_PAUSE, FAKE_RESUME, FAKE_SNAP_CREATE,
 	FAKE_SNAP_LOAD, FAKE_GET_VM_CONFIG, FAKE_GET_STATS, FAKE_NOPS
 };
 
@@ -32,6 +32,7 @@ struct fake_vmm {
 	unsigned nnets;
 	struct vmm_vsock vsock;
 	bool has_vsock;
+	bool has_entropy;
 	struct vmm_snapshot_create last_create;
 	struct vmm_snapshot_load last_load;
 };

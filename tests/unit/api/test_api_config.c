@@ -68,6 +68,7 @@ static void full_config(void **state)
 		"  \"machine-config\": {\"vcpu_count\": 2, \"mem_size_mib\": 1024, \"smt\": false},\n"
 		"  \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}],\n"
 		"  \"vsock\": {\"guest_cid\": 3, \"uds_path\": \"/v.sock\"},\n"
+		"  \"entropy\": {},\n"
 		"  \"logger\": null, \"metrics\": null, \"balloon\": null\n"
 		"}\n", &err), 0);
 	assert_int_equal(t->f.mc.vcpu_count, 2);
@@ -77,6 +78,7 @@ static void full_config(void **state)
 	assert_string_equal(t->f.drives[1].drive_id, "scratch");
 	assert_int_equal(t->f.nnets, 1);
 	assert_true(t->f.has_vsock);
+	assert_true(t->f.has_entropy);
 	assert_int_equal(t->f.state, VMM_NOT_STARTED);
 }
 
@@ -126,6 +128,8 @@ static void refusals(void **state)
 			  EINVAL, "vcpu_count must be 1 to 32");
 	expect_load_error(t, "{\"vsock\": {\"guest_cid\": 1, \"uds_path\": \"/v\"}}", EINVAL,
 			  "guest_cid must be at least 3");
+	expect_load_error(t, "{\"entropy\": {\"rate_limiter\": {}}}", ENOTSUP,
+			  "'rate_limiter' is not supported by vireo");
 }
 
 static void file_errors(void **state)

@@ -239,6 +239,24 @@ static void vsock(void **state)
 		     "\"vsock_id\": 1}", 400, "'vsock_id' must be a string");
 }
 
+static void entropy(void **state)
+{
+	struct fake_vmm *f = *state;
+
+	expect_fault(f, "PUT", "/entropy", "{\"rate_limiter\": {\"bandwidth\": {\"size\": 1, "
+		     "\"refill_time\": 1}}}", 400, "'rate_limiter' is not supported by vireo");
+	expect_fault(f, "PUT", "/entropy", "{\"rate\": 1}", 400, "unknown field 'rate'");
+	expect_fault(f, "PUT", "/entropy", "[]", 400, "");
+	expect_fault(f, "GET", "/entropy", NULL, 405, "PUT");
+	assert_false(f->has_entropy);
+	expect_ok(f, "PUT", "/entropy", "{}");
+	assert_true(f->has_entropy);
+	expect_ok(f, "PUT", "/entropy", "{\"rate_limiter\": null}");
+	expect_ok(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"/k\"}");
+	expect_ok(f, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
+	expect_fault(f, "PUT", "/entropy", "{}", 400, "not allowed after the instance started");
+}
+
 static void actions(void **state)
 {
 	struct fake_vmm *f = *state;
@@ -469,7 +487,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(root_info), T(machine_config), T(machine_config_bad), T(boot_source), T(drives),
-		T(network), T(vsock), T(actions), T(pause_resume), T(snapshot_create),
+		T(network), T(vsock), T(entropy), T(actions), T(pause_resume), T(snapshot_create),
 		T(snapshot_create_diff), T(snapshot_load), T(snapshot_load_legacy), T(vm_config),
 		T(stats_and_clone), T(vmm_failures_map_to_status), T(missing_ops),
 	};
