@@ -37,7 +37,7 @@ static const char *const paths[] = {
 	"/", "/version", "/machine-config", "/boot-source", "/drives/rootfs",
 	"/network-interfaces/eth0", "/vsock", "/actions", "/vm", "/vm/config",
 	"/snapshot/create", "/snapshot/load", "/vireo/stats", "/vireo/clone", "/logger",
-	"/balloon", "/drives/", "/pmem/x",
+	"/balloon", "/drives/", "/pmem/x", "/entropy",
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
