@@ -37,23 +37,33 @@ def pattern(n):
     return bytes((i * 7) % 251 for i in range(n))
 
 
-def echo_server(path, stop):
+def echo(c):
+    with c:
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            c.sendall(d)
+
+
+def echo_server(path, stop, conns=1):
+    """Echo `conns` connections to `path`, each in its own thread."""
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     srv.bind(path)
-    srv.listen(1)
+    srv.listen(conns)
     srv.settimeout(0.5)
-    while not stop.is_set():
+    served = []
+    while not stop.is_set() and len(served) < conns:
         try:
             c, _ = srv.accept()
         except socket.timeout:
             continue
-        with c:
-            while True:
-                d = c.recv(65536)
-                if not d:
-                    break
-                c.sendall(d)
-        break
+        c.settimeout(60)
+        t = threading.Thread(target=echo, args=(c,))
+        t.start()
+        served.append(t)
+    for t in served:
+        t.join(60)
     srv.close()
 
 
@@ -121,5 +131,46 @@ def test_linux_vsock_both_directions(vireo, tmp_path):
     assert result.get("ok", "").startswith("OK "), (result, out, be.output())
     assert result.get("reply") == result["want"], (result, out)
     assert result["want"].replace("GOT", "SERVED") in out, out
+    assert "needs reset" not in be.output()
+    assert rc == 0, be.output()
+
+
+PARALLEL = [(5000, 300_000), (5000, 500_001), (5001, 700_002), (5001, 900_003)]
+
+
+def test_linux_vsock_parallel_connections(vireo, tmp_path):
+    """Four guest connections at once, two to each of two host ports: every
+    stream's echo comes back whole, none mixed with another's."""
+    tool = tmp_path / "vsock-test"
+    subprocess.run(["gcc", "-O2", "-static", "-o", str(tool),
+                    str(ROOT / "tests/integration/linux/vsock-test.c")], check=True)
+    init = "".join(f"/bin/vsock-test connect {port} {n} &\n" for port, n in PARALLEL)
+    init += "wait\necho DONE\n"
+    os.environ["INITRAMFS_EXTRA"] = str(tool)
+    try:
+        kernel, initrd = build_initramfs(tmp_path, init, MODULES)
+    finally:
+        del os.environ["INITRAMFS_EXTRA"]
+    sock = str(tmp_path / "vu.sock")
+    uds = str(tmp_path / "v.sock")
+    be = Backend([vireo, "vhost-user", "vsock", "--socket", sock, "--guest-cid", "3",
+                  "--uds-path", uds, "-v"], sock, tmp_path / "backend.log")
+    stop = threading.Event()
+    threads = [threading.Thread(target=echo_server, args=(f"{uds}_{port}", stop, 2))
+               for port in (5000, 5001)]
+    for t in threads:
+        t.start()
+    try:
+        out = qemu_boot(kernel, initrd, ["-chardev", f"socket,id=v0,path={sock}",
+                                         "-device", "vhost-user-vsock-pci,chardev=v0"],
+                        timeout=180)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+        rc = be.stop()
+    for _, n in PARALLEL:
+        assert f"ECHO {n} {fnv(pattern(n))}" in out, out + be.output()
+    assert "DONE" in out, out
     assert "needs reset" not in be.output()
     assert rc == 0, be.output()
