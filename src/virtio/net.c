@@ -4,11 +4,19 @@
  * virtio header passes through the kernel unchanged in both directions and
  * checksum/TSO offloads cost nothing here. RX reads straight into guest
  * buffers; TX writes straight from them.
+ *
+ * With mergeable RX buffers (VIRTIO_NET_F_MRG_RXBUF) a frame may span
+ * several chains: enough of them for the largest frame the tap can hand
+ * over are popped and read into with one readv, the header's num_buffers
+ * says how many were filled, and the rest go back unused. As a frame's
+ * size is only known once it is read, the largest possible one must fit:
+ * 64 KiB with guest TSO, else the tap's MTU-sized frame.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
+#include <sys/socket.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +29,9 @@
 #include "virtio/net.h"
 
 #define MAX_FRAME (64u * 1024 + VIRTIO_NET_HDR_SIZE)
+#define MRG_MAX_IOV 1024u        /* readv's limit (IOV_MAX) */
+#define MRG_MAX_CHAINS 256u      /* chains one frame may take */
+#define ETH_OVERHEAD (14u + 4u)  /* Ethernet header and one VLAN tag */
 
 #define CTRL_MQ 4
 #define CTRL_MQ_VQ_PAIRS_SET 0
@@ -32,6 +43,11 @@ struct virtio_net {
 	unsigned pairs;
 	int tap[VIRTIO_NET_MAX_PAIRS];   /* one tap queue per queue pair */
 	uint8_t config[VIRTIO_NET_CONFIG_SIZE];
+	/* mergeable RX buffers, I/O thread only */
+	uint32_t rx_need;                /* bytes of buffer a frame may need */
+	struct iovec mrg_iov[MRG_MAX_IOV];
+	uint16_t mrg_head[MRG_MAX_CHAINS];
+	uint32_t mrg_cap[MRG_MAX_CHAINS];
 };
 
 static struct virtio_net *to_net(struct virtio_dev *d)
@@ -48,7 +64,26 @@ static uint64_t net_features(struct virtio_dev *d)
 	       (1ull << VIRTIO_NET_F_MAC) | (1ull << VIRTIO_NET_F_STATUS) |
 	       (1ull << VIRTIO_NET_F_GUEST_TSO4) | (1ull << VIRTIO_NET_F_GUEST_TSO6) |
 	       (1ull << VIRTIO_NET_F_GUEST_ECN) | (1ull << VIRTIO_NET_F_HOST_TSO4) |
-	       (1ull << VIRTIO_NET_F_HOST_TSO6) | (1ull << VIRTIO_NET_F_HOST_ECN);
+	       (1ull << VIRTIO_NET_F_HOST_TSO6) | (1ull << VIRTIO_NET_F_HOST_ECN) |
+	       (1ull << VIRTIO_NET_F_MRG_RXBUF);
+}
+
+/* The largest frame plus header the tap may deliver to this guest. */
+static uint32_t rx_need(struct virtio_net *n)
+{
+	uint64_t f = n->dev.features;
+	struct ifreq ifr = { 0 };
+	int s;
+
+	if (f & ((1ull << VIRTIO_NET_F_GUEST_TSO4) | (1ull << VIRTIO_NET_F_GUEST_TSO6)))
+		return MAX_FRAME;
+	if (ioctl(n->tap[0], TUNGETIFF, &ifr) < 0 || (s = socket(AF_INET, SOCK_DGRAM, 0)) < 0)
+		return MAX_FRAME;
+	if (ioctl(s, SIOCGIFMTU, &ifr) < 0 || ifr.ifr_mtu <= 0 ||
+	    (uint32_t)ifr.ifr_mtu > MAX_FRAME - ETH_OVERHEAD - VIRTIO_NET_HDR_SIZE)
+		ifr.ifr_mtu = (int)(MAX_FRAME - ETH_OVERHEAD - VIRTIO_NET_HDR_SIZE);
+	close(s);
+	return (uint32_t)ifr.ifr_mtu + ETH_OVERHEAD + VIRTIO_NET_HDR_SIZE;
 }
 
 static void net_config_read(struct virtio_dev *d, uint32_t off, void *buf, uint32_t len)
@@ -75,6 +110,7 @@ static int net_activate(struct virtio_dev *d, struct verr *err)
 		if (ioctl(n->tap[i], TUNSETOFFLOAD, off) < 0)
 			return verr_set(err, errno, "%s: TUNSETOFFLOAD 0x%x: %s", d->name, off,
 					strerror(errno));
+	n->rx_need = rx_need(n);
 	return 0;
 }
 
@@ -105,6 +141,105 @@ static int net_tx_one(struct virtio_dev *d, unsigned q, struct virtq_chain *c,
 	return 0;
 }
 
+static void unpop_n(struct virtq *vq, unsigned k)
+{
+	while (k--)
+		virtq_unpop(vq);
+}
+
+/* Pop chains until they hold n->rx_need bytes: how many (their iovecs in
+ * n->mrg_iov, *niov of them), 0 if the ring ran dry first (all given back),
+ * <0 for a malformed chain. */
+static int mrg_gather(struct virtio_net *n, struct virtq *vq, unsigned *niov, struct verr *err)
+{
+	struct virtio_dev *d = &n->dev;
+	uint64_t have = 0;
+	unsigned k = 0;
+
+	*niov = 0;
+	while (have < n->rx_need) {
+		int r = virtq_pop(vq, d->chain, err);
+
+		if (r == 0 && !virtq_enable_kicks(vq))
+			break;
+		if (r == 0)
+			continue;
+		if (r < 0 || d->chain->nout || d->chain->in_len < VIRTIO_NET_HDR_SIZE) {
+			if (r > 0)
+				r = verr_set(err, EIO, "rx chain %u: %llu writable bytes",
+					     d->chain->head, (unsigned long long)d->chain->in_len);
+			unpop_n(vq, k);
+			return r;
+		}
+		if (k == MRG_MAX_CHAINS || *niov + d->chain->nin > MRG_MAX_IOV) {
+			/* Buffers this small cannot hold a frame: a broken driver. */
+			unpop_n(vq, k + 1);
+			return verr_set(err, EIO, "rx: %u buffers hold only %llu of %u bytes", k,
+					(unsigned long long)have, n->rx_need);
+		}
+		memcpy(n->mrg_iov + *niov, d->chain->iov, d->chain->nin * sizeof(struct iovec));
+		*niov += d->chain->nin;
+		n->mrg_head[k] = d->chain->head;
+		n->mrg_cap[k] = (uint32_t)(d->chain->in_len > UINT32_MAX ? UINT32_MAX
+								  : d->chain->in_len);
+		have += d->chain->in_len;
+		k++;
+	}
+	if (have < n->rx_need) {
+		unpop_n(vq, k);
+		return 0;
+	}
+	return (int)k;
+}
+
+/* net_rx with mergeable buffers: one frame per round. */
+static int net_rx_mrg(struct virtio_net *n, unsigned q, struct verr *err)
+{
+	struct virtio_dev *d = &n->dev;
+	struct virtq *vq = &d->q[q].vq;
+	unsigned done = 0;
+	int r = 0;
+
+	if (!n->rx_need)                 /* features set without an activate */
+		n->rx_need = rx_need(n);
+	while (virtio_dev_queue_ready(d, q) && done < vq->num) {
+		unsigned niov, used = 0;
+		uint32_t left;
+		uint16_t nbuf;
+		ssize_t got;
+		int k = mrg_gather(n, vq, &niov, err);
+
+		if (k <= 0) {
+			r = k;
+			break;
+		}
+		got = readv(n->tap[q / 2], n->mrg_iov, (int)niov);
+		if (got < VIRTIO_NET_HDR_SIZE) {
+			unpop_n(vq, (unsigned)k);
+			break;
+		}
+		/* Chains are filled in order: count those the frame reached. */
+		for (left = (uint32_t)got; left; used++)
+			left -= left < n->mrg_cap[used] ? left : n->mrg_cap[used];
+		nbuf = (uint16_t)used;
+		iov_from_buf(n->mrg_iov, niov, 10, &nbuf, 2);
+		unpop_n(vq, (unsigned)k - used);
+		left = (uint32_t)got;
+		for (unsigned i = 0; i < used && r == 0; i++) {
+			uint32_t len = left < n->mrg_cap[i] ? left : n->mrg_cap[i];
+
+			r = virtq_push(vq, n->mrg_head[i], len, err);
+			left -= len;
+		}
+		if (r < 0)
+			break;
+		done += used;
+	}
+	if (done)
+		virtio_dev_notify(d, q);
+	return r < 0 ? r : 0;
+}
+
 /* Move frames from the tap into guest RX buffers until either runs out. */
 static int net_rx(struct virtio_net *n, unsigned q, struct verr *err)
 {
@@ -114,6 +249,8 @@ static int net_rx(struct virtio_net *n, unsigned q, struct verr *err)
 	unsigned done = 0;
 	int r = 0;
 
+	if (d->features & (1ull << VIRTIO_NET_F_MRG_RXBUF))
+		return net_rx_mrg(n, q, err);
 	while (virtio_dev_queue_ready(d, q) && done < vq->num) {
 		ssize_t got;
 

@@ -28,6 +28,7 @@ wget -q -O /tmp/blob http://{HOST_IP}:8080/blob && echo WGET-OK
 sha256sum /tmp/blob | sed 's/^/SHA /'
 cat /sys/class/net/eth0/address | sed 's/^/MAC /'
 echo "RXQUEUES $(ls -d /sys/class/net/eth0/queues/rx-* | wc -l)"
+echo "FEATURES $(cat /sys/class/net/eth0/device/features)"
 echo DONE
 """
 
@@ -65,8 +66,16 @@ def netns(tmp_path):
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
-@pytest.mark.parametrize("pairs", [1, 2])
-def test_linux_ping_and_download(vireo, tmp_path, netns, pairs):
+# RX buffers as Linux posts them: mergeable (its default when offered) with
+# frames up to 64 KiB from guest TSO, mergeable without guest TSO (frames
+# up to the tap's MTU), and one big buffer per frame (no mergeable buffers).
+RX_MODES = {"mrg": "", "mrg-mtu": ",guest_tso4=off,guest_tso6=off,guest_ecn=off",
+            "big": ",mrg_rxbuf=off"}
+MRG_RXBUF = 15
+
+
+@pytest.mark.parametrize("pairs,rx", [(1, "mrg"), (2, "mrg"), (1, "mrg-mtu"), (1, "big")])
+def test_linux_ping_and_download(vireo, tmp_path, netns, pairs, rx):
     ns, digest = netns
     kernel, initrd = build_initramfs(tmp_path, INIT, MODULES)
     sock = str(tmp_path / "net.sock")
@@ -79,7 +88,8 @@ def test_linux_ping_and_download(vireo, tmp_path, netns, pairs):
            # vectors=0: Debian's QEMU 7.2 segfaults in vhost_net_start
            # (msix_set_vector_notifiers) with MSI-X under TCG, before any
            # guest traffic; INTx avoids its bug and changes nothing here.
-           "-device", f"virtio-net-pci,netdev=net0,mac=52:54:00:77:00:02,vectors=0{mq}"]
+           "-device", f"virtio-net-pci,netdev=net0,mac=52:54:00:77:00:02,vectors=0{mq}"
+                      f"{RX_MODES[rx]}"]
     try:
         out = qemu_boot(kernel, initrd, dev, timeout=180, smp=pairs)
     finally:
@@ -88,6 +98,8 @@ def test_linux_ping_and_download(vireo, tmp_path, netns, pairs):
     assert "WGET-OK" in out, out + be.output()
     assert f"SHA {digest}" in out, out
     assert f"RXQUEUES {pairs}" in out, out
+    features = next(line.split()[1] for line in out.splitlines() if line.startswith("FEATURES "))
+    assert features[MRG_RXBUF] == ("0" if rx == "big" else "1"), features
     for q in range(2 * pairs):
         assert f"queue {q} started" in be.output(), be.output()
     assert "needs reset" not in be.output()
