@@ -11,6 +11,12 @@
  * says how many were filled, and the rest go back unused. As a frame's
  * size is only known once it is read, the largest possible one must fit:
  * 64 KiB with guest TSO, else the tap's MTU-sized frame.
+ *
+ * A tap cuts a frame that does not fit the buffers it is read into, and
+ * says nothing. Buffers filled to the last byte while smaller than the
+ * largest frame mean exactly that (the tap's MTU grew, or the driver posts
+ * buffers too small): the cut frame is dropped, as a wire drops a frame
+ * too long for it, and never reaches the guest.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -147,10 +153,25 @@ static void unpop_n(struct virtq *vq, unsigned k)
 		virtq_unpop(vq);
 }
 
+/* A read that filled `room` bytes of buffer to the end: was the frame cut?
+ * Rare (a full buffer), so the tap's MTU is asked afresh. */
+static bool rx_cut(struct virtio_net *n, size_t got, uint64_t room)
+{
+	if (got < room)
+		return false;
+	n->rx_need = rx_need(n);
+	if (room >= n->rx_need)
+		return false;          /* a largest frame, exactly */
+	log_debug(n->dev.name, "dropped a frame cut at %zu bytes: frames may take %u now", got,
+		  n->rx_need);
+	return true;
+}
+
 /* Pop chains until they hold n->rx_need bytes: how many (their iovecs in
- * n->mrg_iov, *niov of them), 0 if the ring ran dry first (all given back),
- * <0 for a malformed chain. */
-static int mrg_gather(struct virtio_net *n, struct virtq *vq, unsigned *niov, struct verr *err)
+ * n->mrg_iov, *niov of them; their room in *have), 0 if the ring ran dry
+ * first (all given back), <0 for a malformed chain. */
+static int mrg_gather(struct virtio_net *n, struct virtq *vq, unsigned *niov, uint64_t *have_out,
+		      struct verr *err)
 {
 	struct virtio_dev *d = &n->dev;
 	uint64_t have = 0;
@@ -189,6 +210,7 @@ static int mrg_gather(struct virtio_net *n, struct virtq *vq, unsigned *niov, st
 		unpop_n(vq, k);
 		return 0;
 	}
+	*have_out = have;
 	return (int)k;
 }
 
@@ -204,10 +226,11 @@ static int net_rx_mrg(struct virtio_net *n, unsigned q, struct verr *err)
 		n->rx_need = rx_need(n);
 	while (virtio_dev_queue_ready(d, q) && done < vq->num) {
 		unsigned niov, used = 0;
+		uint64_t have = 0;
 		uint32_t left;
 		uint16_t nbuf;
 		ssize_t got;
-		int k = mrg_gather(n, vq, &niov, err);
+		int k = mrg_gather(n, vq, &niov, &have, err);
 
 		if (k <= 0) {
 			r = k;
@@ -217,6 +240,10 @@ static int net_rx_mrg(struct virtio_net *n, unsigned q, struct verr *err)
 		if (got < VIRTIO_NET_HDR_SIZE) {
 			unpop_n(vq, (unsigned)k);
 			break;
+		}
+		if (rx_cut(n, (size_t)got, have)) {
+			unpop_n(vq, (unsigned)k);
+			continue;
 		}
 		/* Chains are filled in order: count those the frame reached. */
 		for (left = (uint32_t)got; left; used++)
@@ -272,6 +299,10 @@ static int net_rx(struct virtio_net *n, unsigned q, struct verr *err)
 			virtq_unpop(vq);
 			r = 0;
 			break;
+		}
+		if (rx_cut(n, (size_t)got, d->chain->in_len)) {
+			virtq_unpop(vq);
+			continue;
 		}
 		/* The tap leaves num_buffers alone; without mergeable buffers it is 1. */
 		iov_from_buf(d->chain->iov, d->chain->nin, 10, &one, 2);
