@@ -49,7 +49,7 @@ struct virtio_net {
 	unsigned pairs;
 	int tap[VIRTIO_NET_MAX_PAIRS];   /* one tap queue per queue pair */
 	uint8_t config[VIRTIO_NET_CONFIG_SIZE];
-	/* mergeable RX buffers, I/O thread only */
+	/* RX, under the device lock (I/O thread, or activation) */
 	uint32_t rx_need;                /* bytes of buffer a frame may need */
 	struct iovec mrg_iov[MRG_MAX_IOV];
 	uint16_t mrg_head[MRG_MAX_CHAINS];
