@@ -99,53 +99,13 @@ def host_client(path, result, stop):
             s.close()
 
 
-def test_linux_vsock_both_directions(vireo, tmp_path):
+def boot_with_vsock(vireo, tmp_path, init, host_side):
+    """Boot the guest running `init` against vireo's vhost-user vsock while
+    the threads host_side(uds, stop) returns serve the host end; returns
+    (console, backend log, backend exit code)."""
     tool = tmp_path / "vsock-test"
     subprocess.run(["gcc", "-O2", "-static", "-o", str(tool),
                     str(ROOT / "tests/integration/linux/vsock-test.c")], check=True)
-    os.environ["INITRAMFS_EXTRA"] = str(tool)
-    try:
-        kernel, initrd = build_initramfs(tmp_path, INIT, MODULES)
-    finally:
-        del os.environ["INITRAMFS_EXTRA"]
-    sock = str(tmp_path / "vu.sock")
-    uds = str(tmp_path / "v.sock")
-    be = Backend([vireo, "vhost-user", "vsock", "--socket", sock, "--guest-cid", "3",
-                  "--uds-path", uds, "-v"], sock, tmp_path / "backend.log")
-    stop = threading.Event()
-    result = {}
-    threads = [threading.Thread(target=echo_server, args=(uds + "_5000", stop)),
-               threading.Thread(target=host_client, args=(uds, result, stop))]
-    for t in threads:
-        t.start()
-    try:
-        out = qemu_boot(kernel, initrd, ["-chardev", f"socket,id=v0,path={sock}",
-                                         "-device", "vhost-user-vsock-pci,chardev=v0"],
-                        timeout=180)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(30)
-        rc = be.stop()
-    assert f"ECHO {NBYTES} {fnv(pattern(NBYTES))}" in out, out + be.output()
-    assert result.get("ok", "").startswith("OK "), (result, out, be.output())
-    assert result.get("reply") == result["want"], (result, out)
-    assert result["want"].replace("GOT", "SERVED") in out, out
-    assert "needs reset" not in be.output()
-    assert rc == 0, be.output()
-
-
-PARALLEL = [(5000, 300_000), (5000, 500_001), (5001, 700_002), (5001, 900_003)]
-
-
-def test_linux_vsock_parallel_connections(vireo, tmp_path):
-    """Four guest connections at once, two to each of two host ports: every
-    stream's echo comes back whole, none mixed with another's."""
-    tool = tmp_path / "vsock-test"
-    subprocess.run(["gcc", "-O2", "-static", "-o", str(tool),
-                    str(ROOT / "tests/integration/linux/vsock-test.c")], check=True)
-    init = "".join(f"/bin/vsock-test connect {port} {n} &\n" for port, n in PARALLEL)
-    init += "wait\necho DONE\n"
     os.environ["INITRAMFS_EXTRA"] = str(tool)
     try:
         kernel, initrd = build_initramfs(tmp_path, init, MODULES)
@@ -156,8 +116,7 @@ def test_linux_vsock_parallel_connections(vireo, tmp_path):
     be = Backend([vireo, "vhost-user", "vsock", "--socket", sock, "--guest-cid", "3",
                   "--uds-path", uds, "-v"], sock, tmp_path / "backend.log")
     stop = threading.Event()
-    threads = [threading.Thread(target=echo_server, args=(f"{uds}_{port}", stop, 2))
-               for port in (5000, 5001)]
+    threads = host_side(uds, stop)
     for t in threads:
         t.start()
     try:
@@ -169,8 +128,35 @@ def test_linux_vsock_parallel_connections(vireo, tmp_path):
         for t in threads:
             t.join(60)
         rc = be.stop()
+    return out, be.output(), rc
+
+
+def test_linux_vsock_both_directions(vireo, tmp_path):
+    result = {}
+    out, log, rc = boot_with_vsock(vireo, tmp_path, INIT, lambda uds, stop: [
+        threading.Thread(target=echo_server, args=(uds + "_5000", stop)),
+        threading.Thread(target=host_client, args=(uds, result, stop))])
+    assert f"ECHO {NBYTES} {fnv(pattern(NBYTES))}" in out, out + log
+    assert result.get("ok", "").startswith("OK "), (result, out, log)
+    assert result.get("reply") == result["want"], (result, out)
+    assert result["want"].replace("GOT", "SERVED") in out, out
+    assert "needs reset" not in log
+    assert rc == 0, log
+
+
+PARALLEL = [(5000, 300_000), (5000, 500_001), (5001, 700_002), (5001, 900_003)]
+
+
+def test_linux_vsock_parallel_connections(vireo, tmp_path):
+    """Four guest connections at once, two to each of two host ports: every
+    stream's echo comes back whole, none mixed with another's."""
+    init = "".join(f"/bin/vsock-test connect {port} {n} &\n" for port, n in PARALLEL)
+    init += "wait\necho DONE\n"
+    out, log, rc = boot_with_vsock(vireo, tmp_path, init, lambda uds, stop: [
+        threading.Thread(target=echo_server, args=(f"{uds}_{port}", stop, 2))
+        for port in (5000, 5001)])
     for _, n in PARALLEL:
-        assert f"ECHO {n} {fnv(pattern(n))}" in out, out + be.output()
+        assert f"ECHO {n} {fnv(pattern(n))}" in out, out + log
     assert "DONE" in out, out
-    assert "needs reset" not in be.output()
-    assert rc == 0, be.output()
+    assert "needs reset" not in log
+    assert rc == 0, log
