@@ -54,6 +54,7 @@ struct virtio_net {
 	struct iovec mrg_iov[MRG_MAX_IOV];
 	uint16_t mrg_head[MRG_MAX_CHAINS];
 	uint32_t mrg_cap[MRG_MAX_CHAINS];
+	uint32_t mrg_len[MRG_MAX_CHAINS];
 };
 
 static struct virtio_net *to_net(struct virtio_dev *d)
@@ -252,12 +253,13 @@ static int net_rx_mrg(struct virtio_net *n, unsigned q, struct verr *err)
 		iov_from_buf(n->mrg_iov, niov, 10, &nbuf, 2);
 		unpop_n(vq, (unsigned)k - used);
 		left = (uint32_t)got;
-		for (unsigned i = 0; i < used && r == 0; i++) {
-			uint32_t len = left < n->mrg_cap[i] ? left : n->mrg_cap[i];
-
-			r = virtq_push(vq, n->mrg_head[i], len, err);
-			left -= len;
+		for (unsigned i = 0; i < used; i++) {
+			n->mrg_len[i] = left < n->mrg_cap[i] ? left : n->mrg_cap[i];
+			left -= n->mrg_len[i];
 		}
+		/* All of a frame's buffers appear in one store of used->idx:
+		 * drivers read num_buffers entries as soon as they see the first. */
+		r = virtq_push_many(vq, n->mrg_head, n->mrg_len, used, err);
 		if (r < 0)
 			break;
 		done += used;

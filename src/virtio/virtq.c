@@ -231,21 +231,31 @@ void virtq_unpop(struct virtq *vq)
 	vq->last_avail--;
 }
 
-int virtq_push(struct virtq *vq, uint16_t head, uint32_t len, struct verr *err)
+int virtq_push_many(struct virtq *vq, const uint16_t *heads, const uint32_t *lens, unsigned n,
+		    struct verr *err)
 {
-	volatile uint8_t *e;
+	if (n > vq->pending)
+		return verr_set(err, EIO, "push of %u chains with %u popped", n, vq->pending);
+	for (unsigned i = 0; i < n; i++)
+		if (heads[i] >= vq->num)
+			return verr_set(err, EIO, "push of chain %u that was not popped", heads[i]);
+	for (unsigned i = 0; i < n; i++) {
+		volatile uint8_t *e = vq->used + 4 + 8u * ((uint16_t)(vq->used_idx + i) % vq->num);
 
-	if (head >= vq->num || vq->pending == 0)
-		return verr_set(err, EIO, "push of chain %u that was not popped", head);
-	e = vq->used + 4 + 8u * (vq->used_idx % vq->num);
-	store32(e, head);
-	store32(e + 4, len);
-	vq->pending--;
-	vq->used_idx++;
-	/* The entry must be visible before the index that publishes it. */
+		store32(e, heads[i]);
+		store32(e + 4, lens[i]);
+	}
+	vq->pending -= n;
+	vq->used_idx = (uint16_t)(vq->used_idx + n);
+	/* The entries must be visible before the index that publishes them. */
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	store16(vq->used + 2, vq->used_idx);
 	return 0;
+}
+
+int virtq_push(struct virtq *vq, uint16_t head, uint32_t len, struct verr *err)
+{
+	return virtq_push_many(vq, &head, &len, 1, err);
 }
 
 bool virtq_should_notify(struct virtq *vq)

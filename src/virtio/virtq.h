@@ -86,6 +86,12 @@ void virtq_unpop(struct virtq *vq);
  * device-writable part. -EIO if the chain head is not one we popped. */
 int virtq_push(struct virtq *vq, uint16_t head, uint32_t len, struct verr *err);
 
+/* Return n popped chains at once: every used entry is written before one
+ * store of the used index publishes them all, so a driver never sees part
+ * of the set (a frame spread over mergeable receive buffers, 5.1.6.4). */
+int virtq_push_many(struct virtq *vq, const uint16_t *heads, const uint32_t *lens, unsigned n,
+		    struct verr *err);
+
 /* Whether the driver wants an interrupt for the chains pushed since the
  * last call (VIRTQ_AVAIL_F_NO_INTERRUPT or used_event). Call after a batch
  * of virtq_push; a true result means "signal the used buffer notification". */

@@ -163,6 +163,47 @@ static void test_wraparound(void **state)
 	ring_free(r);
 }
 
+/* Several chains returned together: one used->idx store, entries in order,
+ * across the end of the used ring; a batch larger than what was popped, or
+ * naming a head outside the ring, publishes nothing. */
+static void test_push_many(void **state)
+{
+	struct ring *r = ring_new(0);
+	uint16_t heads[NUM];
+	uint32_t lens[NUM];
+
+	for (unsigned i = 0; i < NUM; i++)
+		set_desc(r, i, DATA + 64 * i, 64, F_WRITE, 0);
+	/* 6 singles first, so the batch of 5 wraps the used ring (size 8). */
+	for (unsigned i = 0; i < 6; i++) {
+		offer(r, (uint16_t)i);
+		assert_int_equal(virtq_pop(&r->vq, &r->c, &r->err), 1);
+		assert_int_equal(virtq_push(&r->vq, r->c.head, 1, &r->err), 0);
+	}
+	for (unsigned i = 0; i < 5; i++) {
+		offer(r, (uint16_t)(7 - i));
+		assert_int_equal(virtq_pop(&r->vq, &r->c, &r->err), 1);
+		heads[i] = r->c.head;
+		lens[i] = 10 + i;
+	}
+	assert_int_equal(virtq_push_many(&r->vq, heads, lens, 6, &r->err), -EIO);
+	heads[2] = NUM;
+	assert_int_equal(virtq_push_many(&r->vq, heads, lens, 5, &r->err), -EIO);
+	assert_int_equal(get16(r, USED + 2), 6);
+	heads[2] = 5;
+	assert_int_equal(virtq_push_many(&r->vq, heads, lens, 5, &r->err), 0);
+	assert_int_equal(get16(r, USED + 2), 11);
+	for (unsigned i = 0; i < 5; i++) {
+		unsigned slot = (6 + i) % NUM;
+
+		assert_int_equal(get32(r, USED + 4 + 8 * slot), 7 - i);
+		assert_int_equal(get32(r, USED + 8 + 8 * slot), 10 + i);
+	}
+	/* all five were pushed: nothing is left to push */
+	assert_int_equal(virtq_push(&r->vq, 7, 1, &r->err), -EIO);
+	ring_free(r);
+}
+
 static void test_indirect(void **state)
 {
 	struct ring *r = ring_new(ALL);
@@ -551,6 +592,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_normal_chain),
 		cmocka_unit_test(test_wraparound),
+		cmocka_unit_test(test_push_many),
 		cmocka_unit_test(test_indirect),
 		cmocka_unit_test(test_event_idx_notify),
 		cmocka_unit_test(test_no_interrupt_flag),
