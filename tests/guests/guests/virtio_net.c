@@ -23,6 +23,13 @@
  *                    through the control queue (5.1.6.5.5), transmits on
  *                    each in turn, receives on all, and every transmit
  *                    queue must have carried frames
+ *   mrg_rxbuf=LEN    negotiate and require VIRTIO_NET_F_MRG_RXBUF and post
+ *                    receive buffers of LEN bytes (12..2048); a frame may
+ *                    then span num_buffers of them, which must all be in
+ *                    the used ring once its first one is (5.1.6.4)
+ *   ping_len=N       ICMP echo payload of N bytes (up to 1472; default:
+ *                    the text "vireo-icmp <token>"), so replies can be
+ *                    bigger than one small receive buffer
  */
 #include "virtio.h"
 
@@ -41,6 +48,9 @@ const char guest_name[] = "virtio_net";
 #define HDR_LEN 12			/* virtio_net_hdr with num_buffers (VERSION_1) */
 #define RX_BUFS 16
 #define RX_BUF_LEN 2048			/* >= 1526: header + a full Ethernet frame */
+#define RX_MRG_BUFS 64			/* mergeable: the whole (64-entry) ring */
+#define MAX_FRAME (HDR_LEN + 1514)
+#define MAX_ICMP 1472			/* a 1500-byte IPv4 packet */
 #define ETH_ARP 0x0806
 #define ETH_IP 0x0800
 #define GUEST_PORT 40123
@@ -56,7 +66,13 @@ static uint16_t host_port;
 static char token[64] = "vireo";
 static bool have_host_mac, got_echo, got_udp;
 static uint64_t frames_in, arp_answered, ipid = 1;
-static char want_icmp[96], want_udp[128];
+static char want_udp[128];
+static uint8_t want_icmp[MAX_ICMP];
+static uint32_t icmp_len, rx_len = RX_BUF_LEN;
+static bool mrg;
+static uint64_t mrg_multi, mrg_bufs;	/* frames over several buffers; buffers used */
+static unsigned mrg_most;
+static uint8_t mrg_frame[MAX_FRAME];
 
 static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
@@ -174,7 +190,7 @@ static void send_ip(uint8_t proto, const uint8_t *payload, uint16_t len, uint16_
 static void send_ping(uint16_t seq)
 {
 	static uint8_t p[8 + sizeof(want_icmp)];
-	size_t n = strlen(want_icmp);
+	size_t n = icmp_len;
 	p[0] = 8;
 	p[1] = 0;
 	put16(p + 4, ICMP_ID);
@@ -222,7 +238,7 @@ static void rx_ip(const uint8_t *ip, uint32_t len)
 	uint32_t n = tot - hl;
 	if (ip[9] == 1 && n >= 8 && l4[0] == 0 && get16(l4 + 4) == ICMP_ID) {
 		CHECK(sum_fold(sum_add(0, l4, n)) == 0, "ICMP checksum wrong");
-		CHECK(n - 8 == strlen(want_icmp) && !memcmp(l4 + 8, want_icmp, n - 8),
+		CHECK(n - 8 == icmp_len && !memcmp(l4 + 8, want_icmp, n - 8),
 		      "ICMP echo reply payload differs (%u bytes)", n - 8);
 		got_echo = true;
 	} else if (ip[9] == 17 && n >= 8 && get16(l4 + 2) == GUEST_PORT) {
@@ -244,7 +260,9 @@ static void rx_frame(const uint8_t *b, uint32_t len)
 	CHECK(len >= HDR_LEN + 14, "received %u bytes: shorter than header + Ethernet", len);
 	CHECK(!(b[0] & 3), "rx header flags 0x%x without VIRTIO_NET_F_GUEST_CSUM", b[0]);
 	CHECK(b[1] == 0, "rx gso_type %u without GSO features", b[1]);
-	CHECK((b[10] | b[11] << 8) <= 1, "rx num_buffers %u without MRG_RXBUF", b[10] | b[11] << 8);
+	if (!mrg)
+		CHECK((b[10] | b[11] << 8) <= 1, "rx num_buffers %u without MRG_RXBUF",
+		      b[10] | b[11] << 8);
 	frames_in++;
 	const uint8_t *f = b + HDR_LEN;
 	len -= HDR_LEN;
@@ -258,10 +276,40 @@ static void rx_frame(const uint8_t *b, uint32_t len)
 
 static void rx_post(unsigned p, uint8_t *buf)
 {
-	struct vbuf b = { buf, RX_BUF_LEN, true };
+	struct vbuf b = { buf, rx_len, true };
 	int head = vq_add(rxqs[p], &b, 1);
 	CHECK(head >= 0, "rx queue %u full", 2 * p);
 	rx_buf[p][head] = buf;
+}
+
+/* 5.1.6.4: a frame whose first buffer (first, len bytes) says num_buffers
+ * N continues in the next N-1 used buffers, already in the ring. */
+static void rx_merge(unsigned p, uint8_t *first, uint32_t len)
+{
+	CHECK(len >= HDR_LEN, "mergeable rx: first buffer of %u bytes, no header", len);
+	unsigned nb = first[10] | first[11] << 8, total = len;
+	CHECK(nb >= 1 && nb <= RX_MRG_BUFS, "rx num_buffers %u with %u buffers posted", nb,
+	      RX_MRG_BUFS);
+	CHECK(len <= sizeof(mrg_frame), "rx frame over %u bytes", len);
+	memcpy(mrg_frame, first, len);
+	for (unsigned i = 1; i < nb; i++) {
+		uint32_t l;
+		int head = vq_get(rxqs[p], &l);
+		CHECK(head >= 0, "frame of %u buffers: buffer %u is not in the used ring", nb, i + 1);
+		CHECK(rx_buf[p][head], "rx queue %u: used id %d was not posted", 2 * p, head);
+		CHECK(l <= rx_len, "rx used length %u > buffer %u", l, rx_len);
+		CHECK(total + l <= sizeof(mrg_frame), "rx frame over %u bytes", total + l);
+		uint8_t *buf = rx_buf[p][head];
+		rx_buf[p][head] = NULL;
+		memcpy(mrg_frame + total, buf, l);
+		total += l;
+		rx_post(p, buf);
+	}
+	mrg_bufs += nb;
+	mrg_multi += nb > 1;
+	if (nb > mrg_most)
+		mrg_most = nb;
+	rx_frame(mrg_frame, total);
 }
 
 /* One received frame from any receive queue; false when none is there. */
@@ -273,11 +321,14 @@ static bool rx_one(void)
 		if (head < 0)
 			continue;
 		CHECK(rx_buf[p][head], "rx queue %u: used id %d was not posted", 2 * p, head);
-		CHECK(len <= RX_BUF_LEN, "rx used length %u > buffer %u", len, RX_BUF_LEN);
+		CHECK(len <= rx_len, "rx used length %u > buffer %u", len, rx_len);
 		uint8_t *buf = rx_buf[p][head];
 		rx_buf[p][head] = NULL;
 		rx_frames[p]++;
-		rx_frame(buf, len);
+		if (mrg)
+			rx_merge(p, buf, len);
+		else
+			rx_frame(buf, len);
 		rx_post(p, buf);
 		vq_kick(rxqs[p]);
 		return true;
@@ -336,10 +387,18 @@ static void configure(void)
 	uint64_t want_pairs = cmdline_u64("expect_pairs", 0);
 	uint64_t mq = want_pairs ? F_MQ | F_CTRL_VQ : 0;
 	CHECK(want_pairs <= MAX_PAIRS, "expect_pairs=%lu: at most %u", want_pairs, MAX_PAIRS);
-	virtio_open(&dev, VIRTIO_ID_NET, 0, F_MAC | F_STATUS | mq | virtio_cmdline_features());
+	rx_len = (uint32_t)cmdline_u64("mrg_rxbuf", 0);
+	mrg = rx_len != 0;
+	if (!mrg)
+		rx_len = RX_BUF_LEN;
+	CHECK(rx_len >= HDR_LEN && rx_len <= RX_BUF_LEN, "mrg_rxbuf=%u: %u..%u", rx_len, HDR_LEN,
+	      RX_BUF_LEN);
+	virtio_open(&dev, VIRTIO_ID_NET, 0,
+		    F_MAC | F_STATUS | mq | (mrg ? F_MRG_RXBUF : 0) | virtio_cmdline_features());
 	virtio_require(&dev, virtio_cmdline_features());
 	CHECK(dev.features & F_MAC, "device offers no VIRTIO_NET_F_MAC");
-	CHECK(!(dev.features & F_MRG_RXBUF), "MRG_RXBUF negotiated without being asked for");
+	CHECK(mrg == !!(dev.features & F_MRG_RXBUF), "MRG_RXBUF %s",
+	      mrg ? "not offered" : "negotiated without being asked for");
 	virtio_config_read(&dev, 0, mac, 6);
 	if (dev.features & F_STATUS) {
 		uint16_t st;
@@ -362,8 +421,8 @@ static void configure(void)
 	struct vq *ctrl = want_pairs ? virtio_queue(&dev, (uint16_t)(2 * pairs), 8) : NULL;
 	/* 5.1.6.3: receive buffers before DRIVER_OK, so no frame is lost. */
 	for (unsigned p = 0; p < pairs; p++)
-		for (int i = 0; i < RX_BUFS && i < rxqs[p]->size; i++)
-			rx_post(p, dma_alloc(RX_BUF_LEN, 64));
+		for (int i = 0; i < (mrg ? RX_MRG_BUFS : RX_BUFS) && i < rxqs[p]->size; i++)
+			rx_post(p, dma_alloc(rx_len, 64));
 	virtio_driver_ok(&dev);
 	for (unsigned p = 0; p < pairs; p++)
 		vq_kick(rxqs[p]);
@@ -396,7 +455,12 @@ void guest_main(void)
 	cmdline_get("token", token, sizeof(token));
 	size_t t = strlen(token);
 	memcpy(want_icmp, "vireo-icmp ", 11);
-	memcpy(want_icmp + 11, token, t + 1);
+	memcpy(want_icmp + 11, token, t);
+	icmp_len = (uint32_t)(11 + t);
+	uint64_t plen = cmdline_u64("ping_len", 0);
+	CHECK(plen <= MAX_ICMP, "ping_len=%lu: at most %u", plen, MAX_ICMP);
+	for (; icmp_len < plen; icmp_len++)
+		want_icmp[icmp_len] = (uint8_t)('a' + icmp_len % 26);
 	memcpy(want_udp, "ECHO vireo-udp ", 15);
 	memcpy(want_udp + 15, token, t + 1);
 
@@ -428,6 +492,9 @@ void guest_main(void)
 		CHECK(txqs[p]->completed > 0, "transmit queue %u carried no frame", 2 * p + 1);
 	}
 	printf("NET: %lu frames in, %lu ARP requests answered\n", frames_in, arp_answered);
+	if (mrg)
+		printf("NET: mergeable: %lu frames in %lu buffers of %u bytes, %lu over several "
+		       "(most %u)\n", frames_in, mrg_bufs, rx_len, mrg_multi, mrg_most);
 	CHECK(rx_irqs > 0, "frames received without an rx MSI-X interrupt");
 	virtio_reset(&dev);
 }
