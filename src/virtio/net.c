@@ -445,6 +445,17 @@ int virtio_net_tap_check(int fd, char name[16], struct verr *err)
 	return 0;
 }
 
+int virtio_net_tap_name(int fd, char name[16])
+{
+	struct ifreq ifr = { 0 };
+
+	if (ioctl(fd, TUNGETIFF, &ifr) < 0)
+		return -errno;
+	memcpy(name, ifr.ifr_name, IFNAMSIZ);
+	name[IFNAMSIZ - 1] = '\0';
+	return 0;
+}
+
 static void net_build_config(struct virtio_net *n, const struct virtio_net_opts *o)
 {
 	static const uint8_t zero[6];

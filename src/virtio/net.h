@@ -46,6 +46,10 @@ int virtio_net_create(const struct virtio_net_opts *o, struct virtio_dev **out,
  * header, non-blocking, close-on-exec. name gets its interface name. */
 int virtio_net_tap_check(int fd, char name[16], struct verr *err);
 
+/* The interface name of an open tap fd, without changing anything about
+ * the fd (unlike virtio_net_tap_check); -errno if it is not a tun/tap. */
+int virtio_net_tap_name(int fd, char name[16]);
+
 /* Serve one control-queue command (exposed for tests): writes the ack. */
 int virtio_net_ctrl(struct virtio_dev *d, unsigned q, struct virtq_chain *c, uint32_t *used_len,
 		    struct verr *err);

@@ -526,14 +526,20 @@ static int op_get_devices(void *ctx, struct vmm_devices *out, struct verr *err)
 		const struct vm_net *vn = &in->cfg.nets[i];
 		struct vmm_net *n = &out->nets[out->nnets];
 		const uint8_t *m = vn->mac;
+		char fd_name[16];
 
-		if (!vn->tap)
-			continue;  /* a tap fd handed in has no name to give back */
+		/* A tap fd handed in is named by its interface: a config file
+		 * with that name opens the same tap. */
+		if (vn->has_fd && virtio_net_tap_name(vn->fd, fd_name) == 0)
+			copy_str(n->host_dev_name, sizeof(n->host_dev_name), fd_name);
+		else if (vn->tap)
+			copy_str(n->host_dev_name, sizeof(n->host_dev_name), vn->tap);
+		else
+			continue;
 		if (i >= in->base_nets)
 			copy_str(n->iface_id, sizeof(n->iface_id), in->nets[i - in->base_nets].iface_id);
 		else
 			snprintf(n->iface_id, sizeof(n->iface_id), "net%u", i);
-		copy_str(n->host_dev_name, sizeof(n->host_dev_name), vn->tap);
 		if (m[0] | m[1] | m[2] | m[3] | m[4] | m[5])
 			snprintf(n->guest_mac, sizeof(n->guest_mac), "%02x:%02x:%02x:%02x:%02x:%02x",
 				 m[0], m[1], m[2], m[3], m[4], m[5]);

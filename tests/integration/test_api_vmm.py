@@ -4,6 +4,11 @@ configured and booted only through the API, the VMM's refusals passed on as
 400s, the client verbs, and GET /vm/config fed back through --config. The
 snapshot flows are in test_snapshot.py."""
 import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -211,3 +216,37 @@ def test_devices_on_the_command_line_keep_their_place(vireo, tmp_path):
         assert cfg["entropy"] == {}
     finally:
         vm.kill()
+
+
+# Opens (creating) tap vtfd0 as a caller of vireo would and runs vireo with
+# the fd, which it inherits.
+TAP_FD_LAUNCHER = r"""
+import fcntl, os, struct, sys
+fd = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", b"vtfd0", 0x0002 | 0x1000 | 0x4000))
+os.set_inheritable(fd, True)
+args = [a.replace("@FD@", str(fd)) for a in sys.argv[1:]]
+os.execv(args[0], args)
+"""
+
+
+def test_vm_config_names_a_tap_fd(vireo, tmp_path):
+    """--net fd=N: GET /vm/config gives the tap's interface name, so the
+    config it returns opens the same tap again."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("SKIPPED: a tap in a network namespace needs root and iproute2")
+    ns = f"vireo-t-{os.getpid()}-{secrets.token_hex(3)}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    sock = str(tmp_path / "api.sock")
+    try:
+        vm = VM(["ip", "netns", "exec", ns, sys.executable, "-c", TAP_FD_LAUNCHER, vireo, "run",
+                 "--api-socket", sock, "--net", "fd=@FD@,mac=52:54:00:00:00:07"], sock=sock)
+        try:
+            status, cfg = api(sock, "GET", "/vm/config")
+            assert status == 200, cfg
+            assert cfg["network-interfaces"] == [
+                {"iface_id": "net0", "host_dev_name": "vtfd0", "guest_mac": "52:54:00:00:00:07"}]
+        finally:
+            vm.kill()
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False)
