@@ -25,6 +25,7 @@
 
 #include "block/block.h"
 #include "block/file.h"
+#include "core/iov.h"
 
 #define MAX_PARTS 64                  /* file extents of one fast request */
 #define FAST_MAX (1u << 30)           /* io_uring lengths are 32-bit */
@@ -79,33 +80,6 @@ static void signal_efd(struct block_queue *q)
 	(void)n;
 }
 
-/* ---- scatter-gather helpers ---- */
-
-static size_t iov_copy(const struct iovec *iov, unsigned n, size_t skip, uint8_t *buf,
-		       size_t len, bool to_buf)
-{
-	size_t done = 0;
-
-	for (unsigned i = 0; i < n && done < len; i++) {
-		size_t l = iov[i].iov_len;
-
-		if (skip >= l) {
-			skip -= l;
-			continue;
-		}
-		l -= skip;
-		if (l > len - done)
-			l = len - done;
-		if (to_buf)
-			memcpy(buf + done, (uint8_t *)iov[i].iov_base + skip, l);
-		else
-			memcpy((uint8_t *)iov[i].iov_base + skip, buf + done, l);
-		skip = 0;
-		done += l;
-	}
-	return done;
-}
-
 /* Slow path for a scatter-gather read or write: through a bounce buffer,
  * a chunk at a time, so a huge request needs no huge allocation. */
 static int rw_iov(struct block_dev *bd, const struct block_req *r, uint8_t **bounce,
@@ -121,12 +95,12 @@ static int rw_iov(struct block_dev *bd, const struct block_req *r, uint8_t **bou
 		int ret;
 
 		if (write) {
-			iov_copy(r->iov, r->iovcnt, done, *bounce, n, true);
+			iov_to_buf(r->iov, r->iovcnt, done, *bounce, n);
 			ret = block_write(bd, r->offset + done, *bounce, n, err);
 		} else {
 			ret = block_read(bd, r->offset + done, *bounce, n, err);
 			if (ret >= 0)
-				iov_copy(r->iov, r->iovcnt, done, *bounce, n, false);
+				iov_from_buf(r->iov, r->iovcnt, done, *bounce, n);
 		}
 		if (ret < 0)
 			return ret;

@@ -17,6 +17,7 @@
 #include <sys/uio.h>
 
 #include "core/err.h"
+#include "core/iov.h"
 
 #define VIRTQ_MAX_SIZE 32768u     /* the spec's largest split queue */
 #define VIRTQ_MAX_SEGS 1024u      /* segments one popped chain may hold */
@@ -105,9 +106,5 @@ bool virtq_enable_kicks(struct virtq *vq);
 /* Whether avail has entries we have not popped. */
 bool virtq_has_avail(struct virtq *vq);
 
-/* Copy helpers across a chain's segments: returns bytes copied. */
-size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t skip, void *buf, size_t len);
-size_t iov_from_buf(const struct iovec *iov, unsigned n, size_t skip, const void *buf,
-		    size_t len);
 
 #endif
