@@ -492,14 +492,9 @@ static int blk_process(struct virtio_dev *d, unsigned q, struct verr *err)
 			v->stalled = true;
 			break;
 		}
-		r = virtq_pop(vq, d->chain, err);
-		if (r < 0)
+		r = virtq_pop_or_arm(vq, d->chain, err);
+		if (r <= 0)
 			break;
-		if (r == 0) {
-			if (!virtq_enable_kicks(vq))
-				break;
-			continue;
-		}
 		r = blk_start(b, q, d->chain, err);
 		if (r < 0)
 			break;

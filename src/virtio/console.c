@@ -76,14 +76,9 @@ static int con_rx(struct virtio_console *con, struct verr *err)
 	while (con->in_fd >= 0 && virtio_dev_queue_ready(d, 0) && done < vq->num) {
 		ssize_t got;
 
-		r = virtq_pop(vq, d->chain, err);
-		if (r < 0)
+		r = virtq_pop_or_arm(vq, d->chain, err);
+		if (r <= 0)
 			break;
-		if (r == 0) {
-			if (!virtq_enable_kicks(vq))
-				break;
-			continue;
-		}
 		got = d->chain->nin ? readv(con->in_fd, d->chain->iov + d->chain->nout,
 					    (int)d->chain->nin) : 0;
 		if (got <= 0) {

@@ -274,14 +274,9 @@ int virtio_dev_serve(struct virtio_dev *d, unsigned q, virtio_chain_fn fn, struc
 	int r = 0;
 
 	for (;;) {
-		r = virtq_pop(vq, d->chain, err);
-		if (r < 0)
+		r = virtq_pop_or_arm(vq, d->chain, err);
+		if (r <= 0)
 			break;
-		if (r == 0) {
-			if (!virtq_enable_kicks(vq))
-				break;
-			continue;
-		}
 		len = 0;
 		r = fn(d, q, d->chain, &len, err);
 		if (!r)

@@ -180,12 +180,10 @@ static int mrg_gather(struct virtio_net *n, struct virtq *vq, unsigned *niov, ui
 
 	*niov = 0;
 	while (have < n->rx_need) {
-		int r = virtq_pop(vq, d->chain, err);
+		int r = virtq_pop_or_arm(vq, d->chain, err);
 
-		if (r == 0 && !virtq_enable_kicks(vq))
-			break;
 		if (r == 0)
-			continue;
+			break;
 		if (r < 0 || d->chain->nout || d->chain->in_len < VIRTIO_NET_HDR_SIZE) {
 			if (r > 0)
 				r = verr_set(err, EIO, "rx chain %u: %llu writable bytes",
@@ -283,14 +281,9 @@ static int net_rx(struct virtio_net *n, unsigned q, struct verr *err)
 	while (virtio_dev_queue_ready(d, q) && done < vq->num) {
 		ssize_t got;
 
-		r = virtq_pop(vq, d->chain, err);
-		if (r < 0)
+		r = virtq_pop_or_arm(vq, d->chain, err);
+		if (r <= 0)
 			break;
-		if (r == 0) {
-			if (!virtq_enable_kicks(vq))
-				break;
-			continue;
-		}
 		if (d->chain->in_len < VIRTIO_NET_HDR_SIZE || d->chain->nout) {
 			r = verr_set(err, EIO, "rx chain %u: %llu writable bytes", d->chain->head,
 				     (unsigned long long)d->chain->in_len);

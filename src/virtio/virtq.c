@@ -223,6 +223,15 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *c, struct verr *err)
 	return 1;
 }
 
+int virtq_pop_or_arm(struct virtq *vq, struct virtq_chain *c, struct verr *err)
+{
+	int r = virtq_pop(vq, c, err);
+
+	if (r == 0 && virtq_enable_kicks(vq))
+		r = virtq_pop(vq, c, err);
+	return r;
+}
+
 void virtq_unpop(struct virtq *vq)
 {
 	if (vq->pending == 0)

@@ -79,6 +79,11 @@ int virtq_start(struct virtq *vq, const struct virtq_mem *mem, uint16_t num, uin
  * the ring is empty, -EIO if the queue is malformed (message in *err). */
 int virtq_pop(struct virtq *vq, struct virtq_chain *c, struct verr *err);
 
+/* virtq_pop, and when the ring is empty ask for kicks (virtq_enable_kicks)
+ * and look once more, so a buffer added meanwhile is not left waiting for a
+ * kick that will not come. 0 means empty with kicks on: the caller may sleep. */
+int virtq_pop_or_arm(struct virtq *vq, struct virtq_chain *c, struct verr *err);
+
 /* Give back the chain just popped, unused (e.g. no packet to put in it):
  * the next virtq_pop returns it again. */
 void virtq_unpop(struct virtq *vq);

@@ -532,9 +532,7 @@ static int vs_send_reset(struct vsock *v, struct verr *err)
 
 	if (!v->reset_pending || !virtio_dev_queue_ready(d, Q_EVENT))
 		return 0;
-	r = virtq_pop(vq, d->chain, err);
-	if (r == 0 && virtq_enable_kicks(vq))      /* one came in meanwhile */
-		r = virtq_pop(vq, d->chain, err);
+	r = virtq_pop_or_arm(vq, d->chain, err);
 	if (r <= 0)
 		return r;
 	if (d->chain->in_len < sizeof(id))
