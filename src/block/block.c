@@ -103,6 +103,7 @@ int block_open(const char *path, const struct block_open_opts *o, struct block_d
 	r = bd->drv->open(bd, o, err);
 	if (r < 0)
 		goto fail;
+	bd->probed_raw = !o->format && !strcmp(bd->drv->name, "raw");
 	*out = bd;
 	return 0;
 fail:

@@ -164,6 +164,12 @@ struct block_dev {
 	bool direct;              /* opened with O_DIRECT */
 	enum block_cache cache;
 	uint64_t size;            /* virtual size in bytes */
+	/* The format was probed and found raw: a guest write that would make
+	 * the first sector probe as another format is refused (block_submit),
+	 * or the guest could plant, say, a qcow2 header naming a host file as
+	 * its backing file and read that file after the next probe. */
+	bool probed_raw;
+	unsigned probe_refusals;  /* writes refused for it (the first is logged) */
 	struct block_dev *backing;
 	void *opaque;
 };

@@ -26,6 +26,7 @@
 #include "block/block.h"
 #include "block/file.h"
 #include "core/iov.h"
+#include "core/log.h"
 
 #define MAX_PARTS 64                  /* file extents of one fast request */
 #define FAST_MAX (1u << 30)           /* io_uring lengths are 32-bit */
@@ -436,11 +437,44 @@ static bool try_fast(struct block_queue *q, struct block_req *r)
 	return true;
 }
 
+#define PROBE_SECTOR 512u
+
+/* On a raw image whose format was probed, a write reaching into the first
+ * sector must leave it looking raw. Guests write whole sectors, so a write
+ * there that starts past 0 or is shorter than a sector is refused too. */
+static bool first_sector_ok(struct block_dev *bd, const struct block_req *r)
+{
+	uint8_t sector[PROBE_SECTOR];
+	const char *fmt = "a partial sector";
+
+	if (!bd->probed_raw || r->op != BLOCK_OP_WRITE || r->offset >= PROBE_SECTOR)
+		return true;
+	if (r->offset == 0 && r->len >= PROBE_SECTOR) {
+		if (r->iov)
+			iov_to_buf(r->iov, r->iovcnt, 0, sector, PROBE_SECTOR);
+		else
+			memcpy(sector, r->buf, PROBE_SECTOR);
+		fmt = block_probe(sector, PROBE_SECTOR);
+		if (!strcmp(fmt, "raw"))
+			return true;
+	}
+	if (!bd->probe_refusals++)
+		log_warn(bd->filename, "refused a write that would make sector 0 of this probed "
+			 "raw image look like %s; give its format (format=raw) to allow it", fmt);
+	return false;
+}
+
 int block_submit(struct block_queue *q, struct block_req *req)
 {
 	pthread_mutex_lock(&q->lock);
 	q->total_inflight++;
-	if (!try_fast(q, req)) {
+	if (!first_sector_ok(q->bd, req)) {
+		req->ret = -EPERM;
+		req->parts = NULL;
+		push(&q->done_head, &q->done_tail, req);
+		if (!q->plugged)
+			signal_efd(q);
+	} else if (!try_fast(q, req)) {
 		req->parts = NULL;
 		q->slow_pending++;
 		push(&q->slow_head, &q->slow_tail, req);

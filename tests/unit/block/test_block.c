@@ -337,6 +337,68 @@ static void async_queue(void **state)
 	}
 }
 
+static void ret_cb(struct block_req *r, void *opaque)
+{
+	int *ret = opaque;
+	*ret = r->ret;
+}
+
+/* One request through a fresh queue: its result. */
+static int queue_one(struct block_dev *bd, enum block_op op, uint64_t off, void *buf, size_t len)
+{
+	struct block_queue *q;
+	struct verr err = {0};
+	int ret = 1;
+	struct block_req r = { .op = op, .offset = off, .buf = buf, .len = len, .cb = ret_cb,
+			       .opaque = &ret };
+
+	assert_int_equal(block_queue_new(bd, 4, &q, &err), 0);
+	block_submit(q, &r);
+	while (ret == 1)
+		block_queue_poll(q, true);
+	block_queue_free(q);
+	return ret;
+}
+
+/* A raw image opened by probing: guest writes may not make its first
+ * sector look like qcow2 or vmdk (a planted qcow2 header could name any
+ * host file as backing), nor touch part of that sector; everything else,
+ * and any write when the format was given, goes through. */
+static void probed_raw_guards_sector0(void **state)
+{
+	static uint8_t qcow[4096], vmdk[4096], zero[4096], data[4096], got[4096];
+	struct block_create_opts co = { .size = 1 << 20 };
+	struct verr err = {0};
+	char p[BLOCK_PATH_MAX];
+	struct block_dev *bd;
+
+	memcpy(qcow, "QFI\xfb\0\0\0\3", 8);
+	memcpy(vmdk, "KDMV\1\0\0\0", 8);
+	fill(data, sizeof(data), 7);
+	path(state, "probe.raw", p);
+	assert_int_equal(block_create("raw", p, &co, &err), 0);
+	bd = open_img(p, NULL, true);
+	assert_string_equal(bd->drv->name, "raw");
+	assert_true(bd->probed_raw);
+	assert_int_equal(queue_one(bd, BLOCK_OP_WRITE, 0, qcow, 4096), -EPERM);
+	assert_int_equal(queue_one(bd, BLOCK_OP_WRITE, 0, vmdk, 512), -EPERM);
+	assert_int_equal(queue_one(bd, BLOCK_OP_WRITE, 0, data, 256), -EPERM);
+	assert_int_equal(queue_one(bd, BLOCK_OP_WRITE, 256, data, 512), -EPERM);
+	assert_int_equal(bd->probe_refusals, 4);
+	assert_int_equal(queue_one(bd, BLOCK_OP_READ, 0, got, 4096), 0);
+	assert_memory_equal(got, zero, 4096);
+	assert_int_equal(queue_one(bd, BLOCK_OP_WRITE, 4096, qcow, 4096), 0);
+	assert_int_equal(queue_one(bd, BLOCK_OP_WRITE, 0, data, 4096), 0);
+	assert_int_equal(queue_one(bd, BLOCK_OP_READ, 0, got, 4096), 0);
+	assert_memory_equal(got, data, 4096);
+	block_close(bd);
+	/* named raw, the image takes any write */
+	bd = open_img(p, "raw", true);
+	assert_false(bd->probed_raw);
+	assert_int_equal(queue_one(bd, BLOCK_OP_WRITE, 0, qcow, 4096), 0);
+	block_close(bd);
+}
+
 static void vmdk_roundtrip(void **state)
 {
 	const char *subs[] = { "monolithicSparse", "monolithicFlat" };
@@ -465,6 +527,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(raw_status_and_zero, setup, teardown),
 		cmocka_unit_test_setup_teardown(snapshots, setup, teardown),
 		cmocka_unit_test_setup_teardown(async_queue, setup, teardown),
+		cmocka_unit_test_setup_teardown(probed_raw_guards_sector0, setup, teardown),
 		cmocka_unit_test_setup_teardown(vmdk_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(random_ops, setup, teardown),
 	};
