@@ -76,6 +76,11 @@ struct virtio_pci {
 
 	uint64_t bar;                  /* where BAR 0 is mapped, 0 if not */
 	bool ioeventfds;
+	/* Restored but not yet live: queues to start (at these bases) once the
+	 * vCPUs' interrupt state is back (virtio_pci_restore_finish). */
+	bool restore_pending;
+	bool restore_start[VIRTIO_MAX_QUEUES];
+	uint16_t restore_base[VIRTIO_MAX_QUEUES];
 };
 
 /* ---- interrupts (any thread; irq_lock only) ---- */
@@ -786,15 +791,28 @@ int virtio_pci_restore(struct virtio_pci *vp, const uint8_t *blob, size_t len, s
 	if (rc == 0 && (vp->status & STATUS_DRIVER_OK) && !(vp->status & STATUS_NEEDS_RESET)) {
 		rc = virtio_dev_activate(vp->dev, vp->driver_features, &vp->mem, config_changed, vp, err);
 		for (unsigned i = 0; rc == 0 && i < vp->nqueues; i++) {
-			if (!sv->q[i].started)
-				continue;
-			vp->q[i].started = true;
-			restart_queue(vp, i, sv->q[i].base);
+			vp->restore_start[i] = sv->q[i].started;
+			vp->restore_base[i] = sv->q[i].base;
 		}
-		if (rc == 0)
-			virtio_dev_restored(vp->dev);
+		vp->restore_pending = rc == 0;
 	}
 	pthread_mutex_unlock(&vp->cfg_lock);
 	free(sv);
 	return rc;
+}
+
+void virtio_pci_restore_finish(struct virtio_pci *vp)
+{
+	pthread_mutex_lock(&vp->cfg_lock);
+	if (vp->restore_pending) {
+		vp->restore_pending = false;
+		for (unsigned i = 0; i < vp->nqueues; i++) {
+			if (!vp->restore_start[i])
+				continue;
+			vp->q[i].started = true;
+			restart_queue(vp, i, vp->restore_base[i]);
+		}
+		virtio_dev_restored(vp->dev);
+	}
+	pthread_mutex_unlock(&vp->cfg_lock);
 }

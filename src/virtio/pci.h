@@ -48,6 +48,11 @@ void virtio_pci_destroy(struct virtio_pci *vp);
  * blob is untrusted. */
 int virtio_pci_save(struct virtio_pci *vp, struct vbuf *out, struct verr *err);
 int virtio_pci_restore(struct virtio_pci *vp, const uint8_t *blob, size_t len, struct verr *err);
+/* After a restore, once the vCPUs' state (their local APICs) is back: start
+ * the queues that ran and let the device act on its restored state. Doing
+ * it earlier would send interrupts (a frame received, vsock's transport
+ * reset) to local APICs that are about to be overwritten: lost for good. */
+void virtio_pci_restore_finish(struct virtio_pci *vp);
 struct virtio_dev *virtio_pci_dev(struct virtio_pci *vp);
 
 #endif

@@ -698,6 +698,9 @@ static int restore_into(struct vm *vm, const struct parsed *p, const struct vm_c
 		rc = vm_memory_ready(vm, err);
 	for (unsigned i = 0; rc == 0 && i < vm->nvcpus; i++)
 		rc = accel_vcpu_restore(vm->vcpus[i].accel, p->vcpu[i], p->vcpu_len[i], err);
+	/* devices go live only now: their interrupts need the restored LAPICs */
+	for (unsigned i = 0; rc == 0 && i < vm->nvirtio; i++)
+		virtio_pci_restore_finish(vm->virtio[i]);
 	return rc;
 }
 
