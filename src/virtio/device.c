@@ -137,6 +137,8 @@ int virtio_dev_queue_start(struct virtio_dev *d, unsigned q, const struct virtio
 	vq->notify = s->notify;
 	vq->notify_opaque = s->notify_opaque;
 	vq->started = true;
+	if (d->ops->queues_changed)
+		d->ops->queues_changed(d);
 	/* The driver may have queued buffers before the kick fd existed. */
 	virtio_dev_kick(d, q);
 out:
@@ -167,6 +169,8 @@ uint16_t virtio_dev_queue_stop(struct virtio_dev *d, unsigned q)
 		if (vq->own_kick)
 			close(fd);
 		vq->started = false;
+		if (d->ops->queues_changed)
+			d->ops->queues_changed(d);
 	}
 	pthread_mutex_unlock(&d->lock);
 	return base;

@@ -86,6 +86,8 @@ struct virtio_dev_ops {
 	void (*quiesce)(struct virtio_dev *d, unsigned q);
 	/* Optional: back to the power-on state; all queues are stopped. */
 	void (*reset)(struct virtio_dev *d);
+	/* Optional: a queue was started or stopped (device lock held). */
+	void (*queues_changed)(struct virtio_dev *d);
 	/* Optional: device-specific state for snapshots, as an opaque blob
 	 * (save with buf NULL returns the size needed). */
 	int (*save)(struct virtio_dev *d, void *buf, size_t len, struct verr *err);

@@ -12,6 +12,14 @@
  * size is only known once it is read, the largest possible one must fit:
  * 64 KiB with guest TSO, else the tap's MTU-sized frame.
  *
+ * With several queue pairs, tap queue i is attached only while pair i is in
+ * use: its receive queue runs and, when the control queue is ours (vireo
+ * run), the driver enabled that many pairs with VQ_PAIRS_SET (one until it
+ * does, 5.1.6.5.5). Behind vhost-user the front end keeps the control
+ * queue and disables the rings of unused pairs instead. A queue left
+ * attached would get its share of the host's flows, into a ring the driver
+ * never fills: they would vanish.
+ *
  * A tap cuts a frame that does not fit the buffers it is read into, and
  * says nothing. Buffers filled to the last byte while smaller than the
  * largest frame mean exactly that (the tap's MTU grew, or the driver posts
@@ -49,6 +57,10 @@ struct virtio_net {
 	unsigned pairs;
 	int tap[VIRTIO_NET_MAX_PAIRS];   /* one tap queue per queue pair */
 	uint8_t config[VIRTIO_NET_CONFIG_SIZE];
+	/* Queue pairs in use, under the device lock. */
+	unsigned pairs_set;              /* VQ_PAIRS_SET's count; 0: not sent */
+	bool pairs_unknown;              /* restored: the count is not known */
+	bool detached[VIRTIO_NET_MAX_PAIRS];
 	/* RX, under the device lock (I/O thread, or activation) */
 	uint32_t rx_need;                /* bytes of buffer a frame may need */
 	struct iovec mrg_iov[MRG_MAX_IOV];
@@ -311,6 +323,43 @@ static int net_rx(struct virtio_net *n, unsigned q, struct verr *err)
 	return r < 0 ? r : 0;
 }
 
+/* Attach the tap queues of the pairs in use, detach the others. */
+static void net_update_taps(struct virtio_dev *d)
+{
+	struct virtio_net *n = to_net(d);
+	bool ours = n->pairs > 1 && d->q[2 * n->pairs].started;
+	unsigned active = !ours || n->pairs_unknown ? n->pairs : n->pairs_set ? n->pairs_set : 1;
+
+	for (unsigned i = 1; i < n->pairs; i++) {
+		bool detach = !(i < active && d->q[2 * i].started);
+		struct ifreq ifr = { .ifr_flags = detach ? IFF_DETACH_QUEUE : IFF_ATTACH_QUEUE };
+
+		if (detach == n->detached[i])
+			continue;
+		if (ioctl(n->tap[i], TUNSETQUEUE, &ifr) < 0) {
+			log_warn(d->name, "tap queue %u: cannot %s it: %s", i,
+				 detach ? "detach" : "attach", strerror(errno));
+			continue;
+		}
+		n->detached[i] = detach;
+		log_debug(d->name, "tap queue %u %s", i, detach ? "detached" : "attached");
+	}
+}
+
+static void net_reset(struct virtio_dev *d)
+{
+	to_net(d)->pairs_set = 0;
+	to_net(d)->pairs_unknown = false;
+}
+
+/* After a restore: the driver's pair count died with the old process, so
+ * every pair whose queues run is served. */
+static void net_restored(struct virtio_dev *d)
+{
+	to_net(d)->pairs_unknown = true;
+	net_update_taps(d);
+}
+
 int virtio_net_ctrl(struct virtio_dev *d, unsigned q, struct virtq_chain *c, uint32_t *used_len,
 		    struct verr *err)
 {
@@ -322,11 +371,14 @@ int virtio_net_ctrl(struct virtio_dev *d, unsigned q, struct virtq_chain *c, uin
 		return verr_set(err, EIO, "control chain %u: %llu/%llu bytes", c->head,
 				(unsigned long long)c->out_len, (unsigned long long)c->in_len);
 	iov_to_buf(c->iov, c->nout, 0, hdr, 2);
-	/* Only the queue-pair count is a command here: every pair is always
-	 * served, so accepting a smaller count needs no action. */
+	/* Only the queue-pair count is a command here. */
 	if (hdr[0] == CTRL_MQ && hdr[1] == CTRL_MQ_VQ_PAIRS_SET && c->out_len == 4 &&
-	    iov_to_buf(c->iov, c->nout, 2, &pairs, 2) == 2 && pairs >= 1 && pairs <= n->pairs)
+	    iov_to_buf(c->iov, c->nout, 2, &pairs, 2) == 2 && pairs >= 1 && pairs <= n->pairs) {
 		ack = CTRL_OK;
+		n->pairs_set = pairs;
+		n->pairs_unknown = false;
+		net_update_taps(d);
+	}
 	iov_from_buf(c->iov + c->nout, c->nin, c->in_len - 1, &ack, 1);
 	*used_len = 1;
 	return 0;
@@ -368,6 +420,9 @@ static const struct virtio_dev_ops net_ops = {
 	.config_read = net_config_read,
 	.activate = net_activate,
 	.process = net_process,
+	.reset = net_reset,
+	.queues_changed = net_update_taps,
+	.restored = net_restored,
 	.destroy = net_destroy,
 };
 

@@ -8,6 +8,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -136,3 +137,74 @@ def test_net_cli_errors(vireo, tmp_path):
     r = subprocess.run([vireo, "vhost-user", "net", "--socket", str(tmp_path / "s"), "--tap",
                         "x" * 40], capture_output=True, text=True)
     assert r.returncode != 0 and "too long" in r.stderr
+
+
+# The guest serves a page and waits (up to 90 s) until the host has opened
+# HOST_FLOWS connections to it.
+HOST_FLOWS = 8
+SERVE_INIT = rf"""
+ip link set lo up
+ip link set eth0 up
+ip addr add {GUEST_IP}/24 dev eth0
+mkdir -p /www && echo guest-page > /www/index.html
+httpd -p 8081 -h /www
+echo "RXQUEUES $(ls -d /sys/class/net/eth0/queues/rx-* | wc -l)"
+echo SERVING
+i=0
+while [ $i -lt 90 ]; do
+  n=$(awk '/^Tcp: [0-9]/ {{print $7}}' /proc/net/snmp)
+  [ "$n" -ge {HOST_FLOWS} ] && break
+  sleep 1; i=$((i+1))
+done
+echo "PASSIVE $n"
+"""
+
+
+FETCH = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())"
+
+
+def fetch_from_guest(ns, results, stop):
+    """Once the guest answers, HOST_FLOWS separate connections to its httpd
+    (each a new flow for the tap's queue selection); each must succeed."""
+    ex = ["ip", "netns", "exec", ns]
+    while not stop.is_set():
+        if subprocess.run(ex + ["busybox", "ping", "-c", "1", "-W", "1", GUEST_IP],
+                          capture_output=True).returncode == 0:
+            break
+    for _ in range(HOST_FLOWS):
+        if stop.is_set():
+            return
+        r = subprocess.run(ex + [sys.executable, "-c", FETCH, f"http://{GUEST_IP}:8081/"],
+                           capture_output=True, text=True)
+        results.append(r.stdout.strip() or r.stderr.strip()[-200:])
+
+
+def test_linux_host_flows_reach_a_guest_using_fewer_pairs(vireo, tmp_path, netns):
+    """Two queue pairs offered, one vCPU: Linux enables one pair, QEMU
+    disables the other pair's rings, and the back end detaches that tap
+    queue. Otherwise the tap would hand about half the connections the host
+    opens to a queue nobody reads."""
+    ns, _ = netns
+    kernel, initrd = build_initramfs(tmp_path, SERVE_INIT, MODULES)
+    sock = str(tmp_path / "net.sock")
+    be = Backend([vireo, "vhost-user", "net", "--socket", sock, "--tap", "vtap0",
+                  "--num-queue-pairs", "2", "-v", "-v"], sock,
+                 tmp_path / "backend.log", prefix=["ip", "netns", "exec", ns])
+    dev = ["-chardev", f"socket,id=n0,path={sock}",
+           "-netdev", "vhost-user,id=net0,chardev=n0,queues=2",
+           "-device", "virtio-net-pci,netdev=net0,mac=52:54:00:77:00:02,vectors=0,mq=on"]
+    results, stop = [], threading.Event()
+    host = threading.Thread(target=fetch_from_guest, args=(ns, results, stop))
+    host.start()
+    try:
+        out = qemu_boot(kernel, initrd, dev, timeout=240, smp=1)
+    finally:
+        stop.set()
+        host.join()
+        rc = be.stop()
+    assert "RXQUEUES 1" in out, out
+    assert results == ["guest-page"] * HOST_FLOWS, f"{results}\n{out}\n{be.output()}"
+    assert f"PASSIVE {HOST_FLOWS}" in out, out
+    assert "tap queue 1 detached" in be.output(), be.output()
+    assert "needs reset" not in be.output()
+    assert rc == 0, be.output()

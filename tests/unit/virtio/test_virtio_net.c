@@ -45,7 +45,7 @@ struct fix {
 	int pkt;                    /* AF_PACKET socket on the tap */
 	int ifindex;
 	char tap[IFNAMSIZ];         /* a new name each time: a failed test's tap stays */
-	uint16_t avail[3];          /* avail->idx the test has published, per queue */
+	uint16_t avail[5];          /* avail->idx the test has published, per queue */
 };
 
 static void set_mtu(struct fix *f, int mtu)
@@ -59,13 +59,14 @@ static void set_mtu(struct fix *f, int mtu)
 	close(s);
 }
 
-/* The device on a fresh tap, activated with the offered features minus
- * `without`, the tap up at MTU 1500. */
-static struct fix *fix_new(uint64_t without)
+/* The device on a fresh tap (multi-queue with pairs > 1), activated with
+ * the offered features minus `without`, the tap up at MTU 1500. */
+static struct fix *fix_new_pairs(uint64_t without, unsigned pairs)
 {
 	struct fix *f = calloc(1, sizeof(*f));
 	struct virtq_mem mem = { .gpa_to_hva = ring_xlate, .ctx = &f->r };
-	struct virtio_net_opts o = { .tap = f->tap, .mac = { 0x52, 0x54, 0, 1, 2, 3 } };
+	struct virtio_net_opts o = { .tap = f->tap, .mac = { 0x52, 0x54, 0, 1, 2, 3 },
+				     .queue_pairs = pairs };
 	static unsigned taps;
 	struct ifreq ifr = { 0 };
 	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL) };
@@ -92,6 +93,11 @@ static struct fix *fix_new(uint64_t without)
 	sll.sll_ifindex = f->ifindex;
 	assert_int_equal(bind(f->pkt, (struct sockaddr *)&sll, sizeof(sll)), 0);
 	return f;
+}
+
+static struct fix *fix_new(uint64_t without)
+{
+	return fix_new_pairs(without, 1);
 }
 
 static void fix_free(struct fix *f)
@@ -342,6 +348,85 @@ static void test_rx_malformed_chain(void **state)
 	}
 }
 
+/* A UDP/IPv4 frame to the device from source port sport: a flow of its own
+ * for the tap's queue selection. */
+static void inject_flow(struct fix *f, uint16_t sport)
+{
+	uint8_t b[60] = { 0 };
+	struct sockaddr_ll to = { .sll_family = AF_PACKET, .sll_ifindex = f->ifindex,
+				  .sll_halen = 6 };
+	static const uint8_t ip[20] = { 0x45, 0, 0, 46, 0, 0, 0x40, 0, 64, 17, 0, 0,
+					10, 0, 0, 2, 10, 0, 0, 1 };
+
+	frame(b, sizeof(b), 0);
+	b[12] = 0x08;
+	b[13] = 0x00;
+	memcpy(b + 14, ip, sizeof(ip));
+	b[34] = (uint8_t)(sport >> 8);
+	b[35] = (uint8_t)sport;
+	b[37] = 9;
+	b[39] = 26;
+	memcpy(to.sll_addr, b, 6);
+	assert_int_equal(sendto(f->pkt, b, sizeof(b), 0, (struct sockaddr *)&to, sizeof(to)), 60);
+}
+
+/* VQ_PAIRS_SET n on the control queue (4 with two pairs); the ack. */
+static uint8_t pairs_set(struct fix *f, uint16_t pairs)
+{
+	uint64_t desc = RING(4), avail = RING(4) + 0x1000, buf = BUF(4, 0);
+	const uint8_t cmd[4] = { 4, 0, (uint8_t)pairs, (uint8_t)(pairs >> 8) };
+	const struct { uint64_t addr; uint32_t len; uint16_t flags, next; } d[3] = {
+		{ buf, 2, 1, 1 }, { buf + 2, 2, 1, 2 }, { buf + 64, 1, F_WRITE, 0 } };
+	uint16_t slot = f->avail[4] % QSIZE, head = 0;
+
+	memcpy(at(&f->r, buf), cmd, 4);
+	at(&f->r, buf + 64)[0] = 0xee;
+	memcpy(at(&f->r, desc), d, sizeof(d));
+	memcpy(at(&f->r, avail + 4 + 2 * slot), &head, 2);
+	f->avail[4]++;
+	__atomic_store_n((uint16_t *)at(&f->r, avail + 2), f->avail[4], __ATOMIC_RELEASE);
+	virtio_dev_kick(f->r.d, 4);
+	assert_int_equal(wait_used(&f->r, 4, f->avail[4]), f->avail[4]);
+	return at(&f->r, buf + 64)[0];
+}
+
+/* Two queue pairs with our control queue: until the driver enables the
+ * second pair, the tap's flows all reach the first (the second tap queue
+ * is detached); after VQ_PAIRS_SET 2 they spread over both. */
+static void test_mq_pairs_follow_the_driver(void **state)
+{
+	struct fix *f = fix_new_pairs(F_TSO | F_MRG, 2);
+	uint16_t n0, n1;
+
+	for (unsigned q = 0; q <= 4; q += 2) {
+		if (q < 4)
+			post(f, q, 0, QSIZE, 1600, false);
+		assert_int_equal(ring_start_queue(&f->r, q), 0);
+	}
+	for (uint16_t i = 0; i < QSIZE; i++)
+		inject_flow(f, (uint16_t)(1000 + i));
+	assert_int_equal(wait_used(&f->r, 0, QSIZE), QSIZE);
+	usleep(100000);
+	assert_int_equal(used_idx(&f->r, 2), 0);
+	assert_int_equal(pairs_set(f, 3), 1);          /* more than the device has */
+	assert_int_equal(pairs_set(f, 2), 0);
+	post(f, 0, 0, QSIZE, 1600, false);
+	virtio_dev_kick(f->r.d, 0);
+	for (uint16_t i = 0; i < QSIZE; i++)
+		inject_flow(f, (uint16_t)(2000 + i));
+	for (int i = 0; i < 3000; i++) {
+		n0 = used_idx(&f->r, 0);
+		n1 = used_idx(&f->r, 2);
+		if (n0 + n1 == 2 * QSIZE)
+			break;
+		usleep(1000);
+	}
+	assert_int_equal(n0 + n1, 2 * QSIZE);
+	assert_true(n1 > 0);                          /* 16 flows, none on queue 1: 2^-16 */
+	assert_false(virtio_dev_needs_reset(f->r.d));
+	fix_free(f);
+}
+
 /* A namespace of our own: the tap, its MTU changes and its traffic stay
  * out of the host's; no IPv6 so no router solicitations reach the guest. */
 static void private_netns(void)
@@ -372,6 +457,7 @@ int main(void)
 		cmocka_unit_test(test_rx_cut_frame_dropped),
 		cmocka_unit_test(test_tx_reaches_tap),
 		cmocka_unit_test(test_rx_malformed_chain),
+		cmocka_unit_test(test_mq_pairs_follow_the_driver),
 	};
 
 	private_netns();
