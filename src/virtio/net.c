@@ -10,7 +10,10 @@
  * over are popped and read into with one readv, the header's num_buffers
  * says how many were filled, and the rest go back unused. As a frame's
  * size is only known once it is read, the largest possible one must fit:
- * 64 KiB with guest TSO, else the tap's MTU-sized frame.
+ * 64 KiB with guest TSO, else the tap's MTU-sized frame. When the posted
+ * buffers are fewer than that, one frame is read into a host buffer and
+ * copied out once buffers for its real size are there (dropped if a whole
+ * ring of them could not hold it).
  *
  * With several queue pairs, tap queue i is attached only while pair i is in
  * use: its receive queue runs and, when the control queue is ours (vireo
@@ -67,6 +70,10 @@ struct virtio_net {
 	uint16_t mrg_head[MRG_MAX_CHAINS];
 	uint32_t mrg_cap[MRG_MAX_CHAINS];
 	uint32_t mrg_len[MRG_MAX_CHAINS];
+	/* Per pair: a frame read while its buffers were too few, until they
+	 * can take it (MAX_FRAME bytes, allocated on first use). */
+	uint8_t *held[VIRTIO_NET_MAX_PAIRS];
+	uint32_t held_len[VIRTIO_NET_MAX_PAIRS];
 };
 
 static struct virtio_net *to_net(struct virtio_dev *d)
@@ -180,20 +187,27 @@ static bool rx_cut(struct virtio_net *n, size_t got, uint64_t room)
 	return true;
 }
 
-/* Pop chains until they hold n->rx_need bytes: how many (their iovecs in
- * n->mrg_iov, *niov of them; their room in *have), 0 if the ring ran dry
- * first (all given back), <0 for a malformed chain. */
-static int mrg_gather(struct virtio_net *n, struct virtq *vq, unsigned *niov, uint64_t *have_out,
-		      struct verr *err)
+/* Pop chains until they hold `need` bytes, the ring runs dry or the
+ * arrays are full (*full then says which). Their iovecs go to n->mrg_iov
+ * (*niov), their room to *have; returns how many (left popped), or <0 for a
+ * malformed chain (all given back). */
+static int mrg_pop(struct virtio_net *n, struct virtq *vq, uint64_t need, unsigned *niov,
+		   uint64_t *have, bool *full, struct verr *err)
 {
 	struct virtio_dev *d = &n->dev;
-	uint64_t have = 0;
 	unsigned k = 0;
 
 	*niov = 0;
-	while (have < n->rx_need) {
-		int r = virtq_pop_or_arm(vq, d->chain, err);
+	*have = 0;
+	*full = false;
+	while (*have < need) {
+		int r;
 
+		if (k == MRG_MAX_CHAINS) {
+			*full = true;
+			break;
+		}
+		r = virtq_pop_or_arm(vq, d->chain, err);
 		if (r == 0)
 			break;
 		if (r < 0 || d->chain->nout || d->chain->in_len < VIRTIO_NET_HDR_SIZE) {
@@ -203,51 +217,134 @@ static int mrg_gather(struct virtio_net *n, struct virtq *vq, unsigned *niov, ui
 			unpop_n(vq, k);
 			return r;
 		}
-		if (k == MRG_MAX_CHAINS || *niov + d->chain->nin > MRG_MAX_IOV) {
-			/* Buffers this small cannot hold a frame: a broken driver. */
-			unpop_n(vq, k + 1);
-			return verr_set(err, EIO, "rx: %u buffers hold only %llu of %u bytes", k,
-					(unsigned long long)have, n->rx_need);
+		if (*niov + d->chain->nin > MRG_MAX_IOV) {
+			virtq_unpop(vq);
+			*full = true;
+			break;
 		}
 		memcpy(n->mrg_iov + *niov, d->chain->iov, d->chain->nin * sizeof(struct iovec));
 		*niov += d->chain->nin;
 		n->mrg_head[k] = d->chain->head;
 		n->mrg_cap[k] = (uint32_t)(d->chain->in_len > UINT32_MAX ? UINT32_MAX
 								  : d->chain->in_len);
-		have += d->chain->in_len;
+		*have += d->chain->in_len;
 		k++;
 	}
-	if (have < n->rx_need) {
-		unpop_n(vq, k);
-		return 0;
-	}
-	*have_out = have;
 	return (int)k;
 }
 
-/* net_rx with mergeable buffers: one frame per round. */
+/* A frame of `got` bytes is in the first k popped chains' buffers, its
+ * header's num_buffers not yet set: set it, give back the chains it did
+ * not reach, publish the rest at once. Returns the chains used or <0. */
+static int mrg_publish(struct virtio_net *n, struct virtq *vq, unsigned k, unsigned niov,
+		       uint32_t got, struct verr *err)
+{
+	unsigned used = 0;
+	uint32_t left;
+	uint16_t nbuf;
+	int r;
+
+	/* Chains are filled in order: count those the frame reached. */
+	for (left = got; left && used < k; used++)
+		left -= left < n->mrg_cap[used] ? left : n->mrg_cap[used];
+	nbuf = (uint16_t)used;
+	iov_from_buf(n->mrg_iov, niov, 10, &nbuf, 2);
+	unpop_n(vq, k - used);
+	left = got;
+	for (unsigned i = 0; i < used; i++) {
+		n->mrg_len[i] = left < n->mrg_cap[i] ? left : n->mrg_cap[i];
+		left -= n->mrg_len[i];
+	}
+	/* All of a frame's buffers appear in one store of used->idx: drivers
+	 * read num_buffers entries as soon as they see the first. */
+	r = virtq_push_many(vq, n->mrg_head, n->mrg_len, used, err);
+	return r < 0 ? r : (int)used;
+}
+
+/* The frame held for pair p: into guest buffers if they can take it now.
+ * 1 delivered (or dropped: *used says how many chains went), 0 wait for
+ * more buffers, <0 malformed ring. */
+static int mrg_deliver_held(struct virtio_net *n, struct virtq *vq, unsigned p, unsigned *used,
+			    struct verr *err)
+{
+	uint32_t len = n->held_len[p];
+	unsigned niov;
+	uint64_t have;
+	bool full;
+	int k = mrg_pop(n, vq, len, &niov, &have, &full, err), r;
+
+	*used = 0;
+	if (k < 0)
+		return k;
+	if (have < len) {
+		unpop_n(vq, (unsigned)k);
+		/* A whole ring of these buffers cannot take it: as a wire drops
+		 * a frame too long for it. */
+		if (full || (unsigned)k == vq->num) {
+			log_debug(n->dev.name, "dropped a %u-byte frame: %u buffers hold %llu bytes",
+				  len, k, (unsigned long long)have);
+			n->held_len[p] = 0;
+			return 1;
+		}
+		return 0;
+	}
+	iov_from_buf(n->mrg_iov, niov, 0, n->held[p], len);
+	n->held_len[p] = 0;
+	r = mrg_publish(n, vq, (unsigned)k, niov, len, err);
+	if (r < 0)
+		return r;
+	*used = (unsigned)r;
+	return 1;
+}
+
+/*
+ * net_rx with mergeable buffers: one frame per round. When the chains
+ * available hold the largest frame the tap may deliver, it is read straight
+ * into them. When they do not (a small ring, small buffers), one frame is
+ * read into a host buffer instead and held there until buffers for its
+ * real size are posted; the tap keeps the frames behind it.
+ */
 static int net_rx_mrg(struct virtio_net *n, unsigned q, struct verr *err)
 {
 	struct virtio_dev *d = &n->dev;
 	struct virtq *vq = &d->q[q].vq;
-	unsigned done = 0;
+	unsigned p = q / 2, done = 0;
 	int r = 0;
 
 	if (!n->rx_need)                 /* features set without an activate */
 		n->rx_need = rx_need(n);
 	while (virtio_dev_queue_ready(d, q) && done < vq->num) {
-		unsigned niov, used = 0;
-		uint64_t have = 0;
-		uint32_t left;
-		uint16_t nbuf;
+		unsigned niov, used;
+		uint32_t need = n->rx_need;
+		uint64_t have;
+		bool full;
 		ssize_t got;
-		int k = mrg_gather(n, vq, &niov, &have, err);
+		int k;
 
+		if (n->held_len[p]) {
+			r = mrg_deliver_held(n, vq, p, &used, err);
+			if (r <= 0)
+				break;
+			done += used;
+			continue;
+		}
+		k = mrg_pop(n, vq, need, &niov, &have, &full, err);
 		if (k <= 0) {
 			r = k;
 			break;
 		}
-		got = readv(n->tap[q / 2], n->mrg_iov, (int)niov);
+		if (have < need) {
+			unpop_n(vq, (unsigned)k);
+			if (!n->held[p] && !(n->held[p] = malloc(MAX_FRAME)))
+				break;
+			got = read(n->tap[p], n->held[p], need);
+			if (got < VIRTIO_NET_HDR_SIZE)
+				break;
+			if (!rx_cut(n, (size_t)got, need))
+				n->held_len[p] = (uint32_t)got;
+			continue;
+		}
+		got = readv(n->tap[p], n->mrg_iov, (int)niov);
 		if (got < VIRTIO_NET_HDR_SIZE) {
 			unpop_n(vq, (unsigned)k);
 			break;
@@ -256,23 +353,11 @@ static int net_rx_mrg(struct virtio_net *n, unsigned q, struct verr *err)
 			unpop_n(vq, (unsigned)k);
 			continue;
 		}
-		/* Chains are filled in order: count those the frame reached. */
-		for (left = (uint32_t)got; left; used++)
-			left -= left < n->mrg_cap[used] ? left : n->mrg_cap[used];
-		nbuf = (uint16_t)used;
-		iov_from_buf(n->mrg_iov, niov, 10, &nbuf, 2);
-		unpop_n(vq, (unsigned)k - used);
-		left = (uint32_t)got;
-		for (unsigned i = 0; i < used; i++) {
-			n->mrg_len[i] = left < n->mrg_cap[i] ? left : n->mrg_cap[i];
-			left -= n->mrg_len[i];
-		}
-		/* All of a frame's buffers appear in one store of used->idx:
-		 * drivers read num_buffers entries as soon as they see the first. */
-		r = virtq_push_many(vq, n->mrg_head, n->mrg_len, used, err);
+		r = mrg_publish(n, vq, (unsigned)k, niov, (uint32_t)got, err);
 		if (r < 0)
 			break;
-		done += used;
+		done += (unsigned)r;
+		r = 0;
 	}
 	if (done)
 		virtio_dev_notify(d, q);
@@ -330,6 +415,9 @@ static void net_update_taps(struct virtio_dev *d)
 	bool ours = n->pairs > 1 && d->q[2 * n->pairs].started;
 	unsigned active = !ours || n->pairs_unknown ? n->pairs : n->pairs_set ? n->pairs_set : 1;
 
+	for (unsigned i = 0; i < n->pairs; i++)
+		if (!d->q[2 * i].started)
+			n->held_len[i] = 0;     /* a stopped queue drops what it held */
 	for (unsigned i = 1; i < n->pairs; i++) {
 		bool detach = !(i < active && d->q[2 * i].started);
 		struct ifreq ifr = { .ifr_flags = detach ? IFF_DETACH_QUEUE : IFF_ATTACH_QUEUE };
@@ -406,9 +494,11 @@ static void net_destroy(struct virtio_dev *d)
 {
 	struct virtio_net *n = to_net(d);
 
-	for (unsigned i = 0; i < n->pairs; i++)
+	for (unsigned i = 0; i < n->pairs; i++) {
 		if (n->tap[i] >= 0)
 			close(n->tap[i]);
+		free(n->held[i]);
+	}
 	free(n);
 }
 
