@@ -134,11 +134,16 @@ static int add_net(struct vm *vm, unsigned i, struct verr *err)
 	if (n->has_fd) {
 		if ((rc = virtio_net_tap_check(n->fd, vm->net_ifname[i], err)) < 0)
 			return verr_prefix(err, "--net fd=%d: ", n->fd);
-		/* adopted: the device closes it, and a snapshot names the tap */
+		/* The device adopts (and closes) a duplicate: the fd handed in
+		 * stays open for another start should this one fail. A snapshot
+		 * names the tap. */
+		no.tap_fd = fcntl(n->fd, F_DUPFD_CLOEXEC, 3);
+		if (no.tap_fd < 0)
+			return verr_set(err, errno, "--net fd=%d: cannot duplicate it: %s", n->fd,
+					strerror(errno));
 		n->has_fd = false;
 		n->tap = vm->net_ifname[i];
 		no.tap = NULL;
-		no.tap_fd = n->fd;
 		no.tap_name = n->tap;
 	}
 	if ((rc = virtio_net_create(&no, &dev, err)) < 0)

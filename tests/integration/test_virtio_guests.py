@@ -630,6 +630,37 @@ def test_vireo_network_interface_through_the_api(vireo_virtio, guests, kvm, netn
     check_net(out, token)
 
 
+@pytest.mark.kvm
+def test_vireo_net_fd_survives_a_failed_start(vireo_virtio, guests, kvm, netns, tmp_path):
+    """--net fd=N with the API: a start that fails (the boot source is not a
+    kernel) leaves the tap fd usable, and the next start boots with it."""
+    from vmapi import api, wait_socket
+    token = secrets.token_hex(6)
+    sock = str(tmp_path / "api.sock")
+    junk = tmp_path / "not-a-kernel"
+    junk.write_text("hello\n" * 100)
+    proc = subprocess.Popen(["ip", "netns", "exec", netns, sys.executable, "-c", TAP_FD_LAUNCHER,
+                             vireo_virtio, "run", "--api-socket", sock, "--debug-exit",
+                             "--net", f"fd=@FD@,mac={GUEST_MAC}"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        wait_socket(sock, proc)
+        assert api(sock, "PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 128})[0] == 204
+        assert api(sock, "PUT", "/boot-source", {"kernel_image_path": str(junk)})[0] == 204
+        status, body = api(sock, "PUT", "/actions", {"action_type": "InstanceStart"})
+        assert status == 400, body
+        assert api(sock, "PUT", "/boot-source", {
+            "kernel_image_path": image(guests, "virtio_net", "elf"),
+            "boot_args": net_cmdline(token)})[0] == 204
+        out = api_boot(proc, sock, "virtio_net")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    check_net(out, token)
+
+
 # ---------------------------------------------------------------- vireo's vhost-user back ends (QEMU TCG)
 #
 # The same ring-3 drivers under QEMU's TCG, with vireo's device code behind
