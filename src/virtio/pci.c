@@ -36,6 +36,7 @@
 #define STATUS_FAILED 0x80u
 #define NO_VECTOR 0xffffu
 #define MAX_VECTORS (VIRTIO_MAX_QUEUES + 1)
+#define PBA_BYTES (8 * ((MAX_VECTORS + 63) / 64))   /* whole qwords */
 #define MSIX_ENABLE 0x8000u
 #define MSIX_MASKALL 0x4000u
 
@@ -149,28 +150,38 @@ static void route_vector(struct virtio_pci *vp, unsigned v)
 
 /* ---- MSI-X table and PBA in BAR 0 ---- */
 
-static void msix_read(struct virtio_pci *vp, uint32_t off, void *data, unsigned len)
+/* One dword of the MSI-X table or PBA at off (dword aligned). */
+static uint32_t msix_dword(struct virtio_pci *vp, uint32_t off)
 {
 	uint32_t val = 0;
 
-	pthread_mutex_lock(&vp->irq_lock);
 	if (off >= OFF_MSIX_PBA) {
-		uint64_t pba = 0;
-		for (unsigned v = 0; v < vp->nvectors; v++)
-			pba |= (uint64_t)vp->vec[v].pending << v;
-		unsigned byte = off - OFF_MSIX_PBA;
-		val = byte < 8 ? (uint32_t)(pba >> (8 * byte)) : 0;
+		/* bit v of the PBA: vector v's pending bit */
+		unsigned first = (off - OFF_MSIX_PBA) * 8;
+		for (unsigned b = 0; b < 32; b++)
+			if (first + b < vp->nvectors && vp->vec[first + b].pending)
+				val |= 1u << b;
 	} else {
 		unsigned v = (off - OFF_MSIX_TABLE) / 16, w = ((off - OFF_MSIX_TABLE) % 16) / 4;
-		if (v < vp->nvectors) {
-			uint32_t *f = &vp->vec[v].addr_lo;
-			val = f[w] >> (8 * (off % 4));
-		}
+		if (v < vp->nvectors)
+			val = (&vp->vec[v].addr_lo)[w];
 	}
+	return val;
+}
+
+static void msix_read(struct virtio_pci *vp, uint32_t off, void *data, unsigned len)
+{
+	uint32_t base = off & ~3u;
+	uint64_t val;
+
+	pthread_mutex_lock(&vp->irq_lock);
+	val = msix_dword(vp, base);
+	if (len == 8 && off % 8 == 0)
+		val |= (uint64_t)msix_dword(vp, base + 4) << 32;
+	else
+		val >>= 8 * (off % 4);
 	pthread_mutex_unlock(&vp->irq_lock);
-	memcpy(data, &val, len > 4 ? 4 : len);
-	if (len > 4)
-		memset((uint8_t *)data + 4, 0, len - 4);
+	memcpy(data, &val, len > 8 ? 8 : len);
 }
 
 static void msix_write(struct virtio_pci *vp, uint32_t off, const void *data, unsigned len)
@@ -413,7 +424,7 @@ static void bar_read(void *opaque, uint64_t off, void *data, unsigned len)
 		pthread_mutex_unlock(&vp->irq_lock);
 	} else if (off >= OFF_DEVCFG && off < OFF_NOTIFY) {
 		virtio_dev_config_read(vp->dev, (uint32_t)(off - OFF_DEVCFG), data, len);
-	} else if (off >= OFF_MSIX_TABLE && off < OFF_MSIX_PBA + 8) {
+	} else if (off >= OFF_MSIX_TABLE && off < OFF_MSIX_PBA + PBA_BYTES) {
 		msix_read(vp, (uint32_t)off, data, len);
 	}
 }
