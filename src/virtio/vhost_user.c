@@ -6,13 +6,16 @@
  * through the memory table, so the device sees one kind of address.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -59,6 +62,7 @@ enum {
 #define VU_MAX_FDS 8
 #define VU_MAX_CONFIG 256
 #define VU_MAX_PAYLOAD 512
+#define VU_IO_TIMEOUT_S 5          /* a message must arrive whole within this */
 
 struct vu_hdr {
 	uint32_t request;
@@ -201,6 +205,14 @@ static void vu_vring_stop(struct vhost_user_server *s, struct vu_vring *vr)
 	vr->running = false;
 }
 
+static bool vu_any_running(struct vhost_user_server *s)
+{
+	for (unsigned q = 0; q < s->dev->nqueues; q++)
+		if (s->vrings[q].running)
+			return true;
+	return false;
+}
+
 /* A ring runs once it has a kick fd and is enabled (vhost-user.rst,
  * "Starting and stopping rings"). */
 static int vu_vring_try_start(struct vhost_user_server *s, struct vu_vring *vr)
@@ -220,6 +232,11 @@ static int vu_vring_try_start(struct vhost_user_server *s, struct vu_vring *vr)
 			  vr->index);
 		return -EINVAL;
 	}
+	/* A device that needed reset is reset when a ring starts again with
+	 * none running: vhost-user has no status register, and this is how a
+	 * front end restarts the device after the driver reset it. */
+	if (virtio_dev_needs_reset(s->dev) && !vu_any_running(s))
+		virtio_dev_reset(s->dev);
 	r = virtio_dev_activate(s->dev, features, &mem, vu_config_changed, s, &err);
 	if (!r)
 		r = virtio_dev_queue_start(s->dev, vr->index, &qs, &err);
@@ -240,25 +257,30 @@ static void vu_unmap(struct vhost_user_server *s)
 	s->nregions = 0;
 }
 
-/* Back to the state of a fresh connection: rings stopped, memory unmapped,
- * fds closed, device reset. */
-static void vu_reset_state(struct vhost_user_server *s)
+/* Rings stopped, memory unmapped, fds closed, device reset. The protocol
+ * features belong to the connection: a front end never negotiates them
+ * again after RESET_DEVICE, so only the end of a connection drops them. */
+static void vu_reset_state(struct vhost_user_server *s, bool connection_ends)
 {
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++) {
 		struct vu_vring *vr = &s->vrings[q];
 
 		if (q < s->dev->nqueues)
 			vu_vring_stop(s, vr);
+		/* the I/O thread may still write an err fd (vu_config_changed) */
+		pthread_mutex_lock(&s->dev->lock);
 		close_fd(&vr->kick_fd);
 		close_fd(&vr->call_fd);
 		close_fd(&vr->err_fd);
 		*vr = (struct vu_vring){ .s = s, .index = q, .kick_fd = -1, .call_fd = -1,
 					 .err_fd = -1 };
+		pthread_mutex_unlock(&s->dev->lock);
 	}
 	virtio_dev_reset(s->dev);
 	vu_unmap(s);
 	s->features = 0;
-	s->protocol_features = 0;
+	if (connection_ends)
+		s->protocol_features = 0;
 }
 
 static int vu_map_region(struct vu_region *r, const struct vu_region_desc *d, int fd,
@@ -345,15 +367,27 @@ static int vu_set_ring_fd(struct vhost_user_server *s, struct vu_msg *m, struct 
 		return -EINVAL;
 	if (!(m->u64 & VU_VRING_NOFD) && m->nfds != 1)
 		return verr_set(err, EINVAL, "vring fd message without its fd");
-	fd = m->u64 & VU_VRING_NOFD ? -1 : m->fds[0];
-	m->nfds = 0;                         /* the fd is ours now */
+	fd = -1;                             /* with NOFD, fds sent along are closed */
+	if (!(m->u64 & VU_VRING_NOFD)) {
+		int fl = fcntl(m->fds[0], F_GETFL);
+
+		/* The I/O thread must never block on a front end's fd (an
+		 * eventfd at its maximum count blocks a write forever). */
+		if (fl < 0 || fcntl(m->fds[0], F_SETFL, fl | O_NONBLOCK) < 0)
+			return verr_set(err, EINVAL, "vring fd: %s", strerror(errno));
+		fd = m->fds[0];
+		m->nfds = 0;                 /* the fd is ours now */
+	}
 	slot = m->hdr.request == VU_SET_VRING_KICK ? &vr->kick_fd :
 	       m->hdr.request == VU_SET_VRING_CALL ? &vr->call_fd : &vr->err_fd;
-	/* Stop the ring so the I/O thread never uses an fd we are closing. */
+	/* Stop the ring so the I/O thread never uses an fd we are closing; an
+	 * err fd of any ring may be written by it, so swap under its lock. */
 	restart = vr->running || m->hdr.request == VU_SET_VRING_KICK;
 	vu_vring_stop(s, vr);
+	pthread_mutex_lock(&s->dev->lock);
 	close_fd(slot);
 	*slot = fd;
+	pthread_mutex_unlock(&s->dev->lock);
 	/* Without protocol features a ring is enabled as soon as it starts. */
 	if (m->hdr.request == VU_SET_VRING_KICK &&
 	    !(s->features & (1ull << VU_F_PROTOCOL_FEATURES)))
@@ -479,7 +513,7 @@ static int vu_dispatch(struct vhost_user_server *s, struct vu_msg *m, bool *repl
 		return 0;
 	case VU_RESET_OWNER:
 	case VU_RESET_DEVICE:
-		vu_reset_state(s);
+		vu_reset_state(s, false);
 		return 0;
 	case VU_SET_MEM_TABLE:
 		return vu_set_mem_table(s, m, err);
@@ -621,6 +655,12 @@ int vhost_user_server_serve_fd(struct vhost_user_server *s, int fd, int stop_fd)
 	if (!m)
 		return -ENOMEM;
 	s->conn_fd = fd;
+	/* A front end that stops mid-message, or stops reading replies, is
+	 * dropped after this long instead of holding the server (and SIGTERM). */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &(struct timeval){ .tv_sec = VU_IO_TIMEOUT_S },
+		   sizeof(struct timeval));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &(struct timeval){ .tv_sec = VU_IO_TIMEOUT_S },
+		   sizeof(struct timeval));
 	log_info(s->dev->name, "vhost-user: front end connected");
 	for (;;) {
 		if (poll(p, stop_fd >= 0 ? 2 : 1, -1) < 0) {
@@ -643,7 +683,7 @@ int vhost_user_server_serve_fd(struct vhost_user_server *s, int fd, int stop_fd)
 	}
 	log_info(s->dev->name, "vhost-user: front end gone (%s)",
 		 r == 1 ? "stopping" : r == -ECONNRESET ? "disconnected" : strerror(-r));
-	vu_reset_state(s);
+	vu_reset_state(s, true);
 	close(fd);
 	s->conn_fd = -1;
 	free(m);
