@@ -76,6 +76,7 @@ struct vsock {
 	struct conn conns[VIRTIO_VSOCK_MAX_CONNS];
 	struct pkt_hdr orphan[MAX_ORPHAN_RST];   /* RSTs for unknown connections */
 	unsigned norphan;
+	unsigned next_conn;                /* where fill_one's round robin starts */
 	bool reset_pending;       /* a transport reset event the guest has not got yet */
 	uint8_t config[VIRTIO_VSOCK_CONFIG_SIZE];
 };
@@ -416,7 +417,10 @@ static uint32_t fill_one(struct vsock *v, struct virtq_chain *ch)
 		iov_from_buf(in, ch->nin, 0, &v->orphan[--v->norphan], sizeof(h));
 		return sizeof(h);
 	}
-	for (unsigned i = 0; i < VIRTIO_VSOCK_MAX_CONNS; i++) {
+	/* Round robin from the connection after the last one served, so one
+	 * that always has data cannot starve the others. */
+	for (unsigned k = 0; k < VIRTIO_VSOCK_MAX_CONNS; k++) {
+		unsigned i = (v->next_conn + k) % VIRTIO_VSOCK_MAX_CONNS;
 		struct conn *c = &v->conns[i];
 		uint64_t room = ch->in_len - sizeof(h), credit;
 		unsigned nd = 0;
@@ -429,6 +433,7 @@ static uint32_t fill_one(struct vsock *v, struct virtq_chain *ch)
 			iov_from_buf(in, ch->nin, 0, &h, sizeof(h));
 			if (h.op == OP_RST)
 				conn_close(v, c);
+			v->next_conn = i + 1;
 			return sizeof(h);
 		}
 		credit = conn_credit(c);
@@ -459,7 +464,7 @@ static uint32_t fill_one(struct vsock *v, struct virtq_chain *ch)
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 			c->host_eof = true;
 			c->want_shutdown = true;
-			i--;                    /* send the SHUTDOWN in this buffer */
+			k--;                    /* send the SHUTDOWN in this buffer */
 			continue;
 		}
 		if (n < 0)
@@ -468,6 +473,7 @@ static uint32_t fill_one(struct vsock *v, struct virtq_chain *ch)
 		h.len = (uint32_t)n;
 		c->tx_cnt += (uint32_t)n;
 		iov_from_buf(in, ch->nin, 0, &h, sizeof(h));
+		v->next_conn = i + 1;
 		return (uint32_t)(sizeof(h) + (size_t)n);
 	}
 	return 0;
@@ -493,10 +499,15 @@ static int vs_pump(struct vsock *v, struct verr *err)
 		else if (c->state >= CONN_OPEN)
 			conn_flush(c);
 	}
-	while (virtio_dev_queue_ready(d, Q_RX) && done < vq->num) {
+	while (virtio_dev_queue_ready(d, Q_RX)) {
 		uint32_t len;
 
-		r = virtq_pop(vq, d->chain, err);
+		if (done == vq->num) {
+			/* a ring's worth: let other queues run, then carry on */
+			virtio_dev_kick(d, Q_RX);
+			break;
+		}
+		r = virtq_pop_or_arm(vq, d->chain, err);
 		if (r <= 0)
 			break;
 		if (d->chain->in_len < VIRTIO_VSOCK_HDR_SIZE) {
