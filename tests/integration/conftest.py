@@ -41,3 +41,17 @@ def run(args, timeout=30, input=None, **kw):
     """Run a command, capturing output; a hang is a test failure."""
     return subprocess.run(args, capture_output=True, timeout=timeout,
                           input=input, **kw)
+
+
+def tap_fd_launcher(tap):
+    """Python code that opens (creating) tap `tap` as a caller of vireo
+    would (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR) and execs its arguments with
+    "@FD@" replaced by the fd, which the program inherits."""
+    return rf"""
+import fcntl, os, struct, sys
+fd = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", b"{tap}", 0x0002 | 0x1000 | 0x4000))
+os.set_inheritable(fd, True)
+args = [a.replace("@FD@", str(fd)) for a in sys.argv[1:]]
+os.execv(args[0], args)
+"""

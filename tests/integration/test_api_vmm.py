@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from conftest import run
+from conftest import run, tap_fd_launcher
 from vmapi import VM, api
 
 EVERY = str(1 << 21)
@@ -218,16 +218,6 @@ def test_devices_on_the_command_line_keep_their_place(vireo, tmp_path):
         vm.kill()
 
 
-# Opens (creating) tap vtfd0 as a caller of vireo would and runs vireo with
-# the fd, which it inherits.
-TAP_FD_LAUNCHER = r"""
-import fcntl, os, struct, sys
-fd = os.open("/dev/net/tun", os.O_RDWR)
-fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", b"vtfd0", 0x0002 | 0x1000 | 0x4000))
-os.set_inheritable(fd, True)
-args = [a.replace("@FD@", str(fd)) for a in sys.argv[1:]]
-os.execv(args[0], args)
-"""
 
 
 def test_vm_config_names_a_tap_fd(vireo, tmp_path):
@@ -239,7 +229,7 @@ def test_vm_config_names_a_tap_fd(vireo, tmp_path):
     subprocess.run(["ip", "netns", "add", ns], check=True)
     sock = str(tmp_path / "api.sock")
     try:
-        vm = VM(["ip", "netns", "exec", ns, sys.executable, "-c", TAP_FD_LAUNCHER, vireo, "run",
+        vm = VM(["ip", "netns", "exec", ns, sys.executable, "-c", tap_fd_launcher("vtfd0"), vireo, "run",
                  "--api-socket", sock, "--net", "fd=@FD@,mac=52:54:00:00:00:07"], sock=sock)
         try:
             status, cfg = api(sock, "GET", "/vm/config")

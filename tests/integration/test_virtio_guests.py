@@ -29,7 +29,7 @@ import time
 
 import pytest
 
-from conftest import run
+from conftest import run, tap_fd_launcher
 from test_vhost_user_lib import Backend, tcg_smp
 
 MEMORY = "128M"
@@ -274,13 +274,15 @@ def test_qemu_rng(qemu, guests, features):
     qemu_run(qemu, guests, "virtio_rng", features, ["-device", "virtio-rng-pci,disable-legacy=on"])
 
 
+QEMU_TAP_NET = ["-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off",
+                "-device", f"virtio-net-pci,netdev=n0,disable-legacy=on,mac={GUEST_MAC}"]
+
+
 @pytest.mark.parametrize("features", RING_FEATURES)
 def test_qemu_net(qemu, guests, netns, features):
     token = secrets.token_hex(6)
     out = qemu_run(qemu, guests, "virtio_net", f"{net_cmdline(token)} {features}",
-                   ["-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off",
-                    "-device", f"virtio-net-pci,netdev=n0,disable-legacy=on,mac={GUEST_MAC}"],
-                   netns=netns)
+                   QEMU_TAP_NET, netns=netns)
     check_net(out, token)
 
 
@@ -289,9 +291,7 @@ def test_qemu_net_mergeable(qemu, guests, netns):
     echo reply over 256-byte receive buffers."""
     token = secrets.token_hex(6)
     out = qemu_run(qemu, guests, "virtio_net", f"{net_cmdline(token)} {MERGEABLE}",
-                   ["-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off",
-                    "-device", f"virtio-net-pci,netdev=n0,disable-legacy=on,mac={GUEST_MAC}"],
-                   netns=netns)
+                   QEMU_TAP_NET, netns=netns)
     check_net(out, token)
     check_mergeable(out)
 
@@ -407,16 +407,7 @@ def test_vireo_net_mergeable(vireo_virtio, guests, kvm, netns, features):
     check_mergeable(out)
 
 
-# Opens tap0 in the namespace as a caller of vireo would (IFF_TAP |
-# IFF_NO_PI | IFF_VNET_HDR) and runs vireo with the fd, which it inherits.
-TAP_FD_LAUNCHER = r"""
-import fcntl, os, struct, sys
-fd = os.open("/dev/net/tun", os.O_RDWR)
-fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", b"tap0", 0x0002 | 0x1000 | 0x4000))
-os.set_inheritable(fd, True)
-args = [a.replace("@FD@", str(fd)) for a in sys.argv[1:]]
-os.execv(args[0], args)
-"""
+TAP_FD_LAUNCHER = tap_fd_launcher("tap0")
 
 
 @pytest.mark.kvm
