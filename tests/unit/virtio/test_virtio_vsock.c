@@ -23,6 +23,7 @@
 
 #define CID 77
 #define OP_REQUEST 1
+#define OP_RESPONSE 2
 #define OP_RST 3
 
 struct pkt_hdr {
@@ -164,6 +165,72 @@ static void test_connect_reaches_guest(void **state)
 	fix_free(f);
 }
 
+/* RX buffers first..first+n-1 (4 KiB each) made available after `idx`
+ * earlier ones: returns the new avail index. */
+static uint16_t rx_post(struct fix *f, uint16_t idx, unsigned n)
+{
+	uint64_t desc = RING(0), avail = RING(0) + 0x1000;
+
+	for (unsigned k = 0; k < n; k++, idx++) {
+		uint16_t i = idx % QSIZE, flags = F_WRITE, next = 0;
+		uint64_t addr = BUF(0, i);
+		uint32_t len = 4096;
+
+		memcpy(at(&f->r, desc + 16 * i), &addr, 8);
+		memcpy(at(&f->r, desc + 16 * i + 8), &len, 4);
+		memcpy(at(&f->r, desc + 16 * i + 12), &flags, 2);
+		memcpy(at(&f->r, desc + 16 * i + 14), &next, 2);
+		memcpy(at(&f->r, avail + 4 + 2 * i), &i, 2);
+	}
+	__atomic_store_n((uint16_t *)at(&f->r, avail + 2), idx, __ATOMIC_RELEASE);
+	virtio_dev_kick(f->r.d, 0);
+	return idx;
+}
+
+/* Two host connections, the first with far more data: RX buffers go to
+ * them in turn, so the second is not starved until the first runs dry. */
+static void test_rx_serves_connections_in_turn(void **state)
+{
+	struct fix *f = fix_new(true);
+	static char big[65536];
+	int fd[2] = { host_connect(f, "CONNECT 5000\n"), -1 };
+	struct pkt_hdr h;
+	char buf[32];
+	unsigned rw[2] = { 0, 0 };
+	uint16_t idx;
+
+	assert_int_equal(wait_used(&f->r, 0, 1), 1);
+	fd[1] = host_connect(f, "CONNECT 5001\n");
+	assert_int_equal(wait_used(&f->r, 0, 2), 2);
+	for (unsigned i = 0; i < 2; i++) {
+		memcpy(&h, at(&f->r, BUF(0, i)), sizeof(h));
+		assert_int_equal(h.op, OP_REQUEST);
+		struct pkt_hdr resp = { .src_cid = CID, .dst_cid = 2, .src_port = h.dst_port,
+					.dst_port = h.src_port, .type = 1, .op = OP_RESPONSE,
+					.buf_alloc = 1 << 20 };
+		guest_send(f, &resp, (uint16_t)i);
+		assert_true(host_read(fd[i], buf, sizeof(buf), 3000) > 0);
+		assert_memory_equal(buf, "OK ", 3);
+	}
+	/* the two buffers left go to the first connection's data */
+	assert_int_equal(send(fd[0], big, sizeof(big), MSG_NOSIGNAL), (ssize_t)sizeof(big));
+	assert_int_equal(wait_used(&f->r, 0, 4), 4);
+	assert_int_equal(send(fd[1], big, 1024, MSG_NOSIGNAL), 1024);
+	usleep(100000);
+	idx = rx_post(f, 4, 4);
+	assert_int_equal(wait_used(&f->r, 0, idx), idx);
+	for (uint16_t i = 4; i < idx; i++) {
+		memcpy(&h, at(&f->r, BUF(0, i % QSIZE)), sizeof(h));
+		if (h.op == 5)                            /* OP_RW */
+			rw[h.dst_port == 5001]++;
+	}
+	assert_true(rw[1] >= 1);                  /* the second connection got its turn */
+	assert_true(rw[0] >= 1);
+	close(fd[0]);
+	close(fd[1]);
+	fix_free(f);
+}
+
 static uint32_t used_len(struct fix *f, unsigned q, unsigned i)
 {
 	uint32_t len;
@@ -251,6 +318,7 @@ int main(void)
 		cmocka_unit_test(test_connect_waits_for_driver),
 		cmocka_unit_test(test_bad_connect_line_is_refused),
 		cmocka_unit_test(test_connect_reaches_guest),
+		cmocka_unit_test(test_rx_serves_connections_in_turn),
 		cmocka_unit_test(test_restored_sends_transport_reset),
 		cmocka_unit_test(test_transport_reset_waits_for_a_buffer),
 		cmocka_unit_test(test_restored_without_driver_sends_nothing),
