@@ -128,7 +128,7 @@ def main():
     print(f"virtio-blk: QEMU TCG guest, {SECONDS:g} s per test, {SPAN_MB} MiB span, "
           f"{rounds} rounds, medians; QD n = n threads with O_DIRECT pread/pwrite")
     hangs = {"vireo": 0, "qsd": 0}
-    for fmt in ("raw", "qcow2"):
+    for fmt in os.environ.get("BENCH_FORMATS", "raw,qcow2").split(","):
         runs = {"vireo": [], "qsd": []}
         for _ in range(rounds):
             for kind in ("vireo", "qsd"):
@@ -145,14 +145,17 @@ def main():
                 else:
                     sys.exit(f"virtio-blk bench: {kind} guest hung {ATTEMPTS} times in a row")
                 runs[kind].append(res)
-        print(f"\n{fmt}:\n  {'test':<22} {'vireo':>16} {'qsd':>16} {'vireo/qsd':>10}")
+        print(f"\n{fmt}:\n  {'test':<22} {'vireo':>16} {'qsd':>16} {'vireo/qsd':>10}"
+              f"   spread (min-max) vireo | qsd")
         for op, bs, qd in TESTS:
             name = f"{op}-{bs}-qd{qd}"
             unit, idx = ("MB/s", 1) if bs >= 1 << 20 else ("IOPS", 0)
-            v = statistics.median(r[name][idx] for r in runs["vireo"])
-            q = statistics.median(r[name][idx] for r in runs["qsd"])
+            vs = [r[name][idx] for r in runs["vireo"]]
+            qs = [r[name][idx] for r in runs["qsd"]]
+            v, q = statistics.median(vs), statistics.median(qs)
             label = f"{op} {bs // 1024}K qd{qd}"
-            print(f"  {label:<22} {v:>11.1f} {unit:<4} {q:>11.1f} {unit:<4} {v / q:>9.2f}x")
+            print(f"  {label:<22} {v:>11.1f} {unit:<4} {q:>11.1f} {unit:<4} {v / q:>9.2f}x"
+                  f"   {min(vs):.0f}-{max(vs):.0f} | {min(qs):.0f}-{max(qs):.0f}")
     print(f"\nguest runs that hung and were repeated: vireo {hangs['vireo']}, qsd {hangs['qsd']}")
     shutil.rmtree(tmp)
 
