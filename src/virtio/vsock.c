@@ -27,6 +27,7 @@
 #define OP_RW 5
 #define OP_CREDIT_UPDATE 6
 #define OP_CREDIT_REQUEST 7
+#define SHUT_RCV 1u
 #define SHUT_SEND 2u
 #define SHUT_BOTH 3u
 #define BUF_ALLOC (256u * 1024)
@@ -61,6 +62,7 @@ struct conn {
 	/* The guest shut its sending side (shut_wr) or the whole connection
 	 * (rst_when_flushed): done once pending data reached the socket. */
 	bool shut_wr_when_flushed, rst_when_flushed;
+	bool guest_no_rcv;        /* the guest shut its receiving side */
 	char line[LINE_MAX_LEN];  /* "CONNECT <port>\n" being read */
 	unsigned line_len;
 	uint8_t *pending;         /* guest bytes the socket did not take yet */
@@ -284,8 +286,16 @@ static void guest_packet(struct vsock *v, const struct pkt_hdr *h, const struct 
 		if ((h->flags & SHUT_BOTH) == SHUT_BOTH) {
 			c->rst_when_flushed = true;
 			c->state = CONN_CLOSING;
-		} else if (h->flags & SHUT_SEND) {
-			c->shut_wr_when_flushed = true;
+		} else {
+			if (h->flags & SHUT_SEND)
+				c->shut_wr_when_flushed = true;
+			/* The guest takes no more data: the host's writes fail
+			 * (EPIPE) as they would on a socket whose peer shut its
+			 * reading side, and nothing more is sent to the guest. */
+			if ((h->flags & SHUT_RCV) && !c->guest_no_rcv) {
+				c->guest_no_rcv = true;
+				shutdown(c->fd, SHUT_RD);
+			}
 		}
 		conn_flush(c);
 		break;
@@ -437,7 +447,7 @@ static uint32_t fill_one(struct vsock *v, struct virtq_chain *ch)
 			return sizeof(h);
 		}
 		credit = conn_credit(c);
-		if (c->state != CONN_OPEN || c->host_eof || credit == 0)
+		if (c->state != CONN_OPEN || c->host_eof || c->guest_no_rcv || credit == 0)
 			continue;
 		if (room > credit)
 			room = credit;

@@ -187,31 +187,66 @@ static uint16_t rx_post(struct fix *f, uint16_t idx, unsigned n)
 	return idx;
 }
 
+/* A host connection the guest accepts: the i-th request on the RX queue,
+ * answered on TX buffer i; returns the host's fd once "OK" came. */
+static int open_conn(struct fix *f, const char *line, unsigned i)
+{
+	int fd = host_connect(f, line);
+	struct pkt_hdr h;
+	char buf[32];
+
+	assert_int_equal(wait_used(&f->r, 0, (uint16_t)(i + 1)), i + 1);
+	memcpy(&h, at(&f->r, BUF(0, i)), sizeof(h));
+	assert_int_equal(h.op, OP_REQUEST);
+	struct pkt_hdr resp = { .src_cid = CID, .dst_cid = 2, .src_port = h.dst_port,
+				.dst_port = h.src_port, .type = 1, .op = OP_RESPONSE,
+				.buf_alloc = 1 << 20 };
+	guest_send(f, &resp, (uint16_t)i);
+	assert_true(host_read(fd, buf, sizeof(buf), 3000) > 0);
+	assert_memory_equal(buf, "OK ", 3);
+	return fd;
+}
+
+/* The guest shuts its receiving side: the host's writes then fail, and no
+ * data reaches the guest. */
+static void test_guest_shutdown_rcv_stops_host_data(void **state)
+{
+	struct fix *f = fix_new(true);
+	int fd = open_conn(f, "CONNECT 5000\n", 0);
+	struct pkt_hdr h;
+	ssize_t n = 0;
+
+	memcpy(&h, at(&f->r, BUF(0, 0)), sizeof(h));
+	struct pkt_hdr shut = { .src_cid = CID, .dst_cid = 2, .src_port = 5000,
+				.dst_port = h.src_port, .type = 1, .op = 4, .flags = 1 };
+	guest_send(f, &shut, 1);
+	assert_int_equal(wait_used(&f->r, 1, 2), 2);
+	for (int i = 0; i < 100 && n >= 0; i++) {
+		n = send(fd, "data", 4, MSG_NOSIGNAL);
+		if (n >= 0)
+			usleep(10000);
+	}
+	assert_int_equal(n, -1);
+	assert_int_equal(errno, EPIPE);
+	usleep(200000);
+	assert_int_equal(used_idx(&f->r, 0), 1);     /* no data packet for the guest */
+	close(fd);
+	fix_free(f);
+}
+
 /* Two host connections, the first with far more data: RX buffers go to
  * them in turn, so the second is not starved until the first runs dry. */
 static void test_rx_serves_connections_in_turn(void **state)
 {
 	struct fix *f = fix_new(true);
 	static char big[65536];
-	int fd[2] = { host_connect(f, "CONNECT 5000\n"), -1 };
+	int fd[2];
 	struct pkt_hdr h;
-	char buf[32];
 	unsigned rw[2] = { 0, 0 };
 	uint16_t idx;
 
-	assert_int_equal(wait_used(&f->r, 0, 1), 1);
-	fd[1] = host_connect(f, "CONNECT 5001\n");
-	assert_int_equal(wait_used(&f->r, 0, 2), 2);
-	for (unsigned i = 0; i < 2; i++) {
-		memcpy(&h, at(&f->r, BUF(0, i)), sizeof(h));
-		assert_int_equal(h.op, OP_REQUEST);
-		struct pkt_hdr resp = { .src_cid = CID, .dst_cid = 2, .src_port = h.dst_port,
-					.dst_port = h.src_port, .type = 1, .op = OP_RESPONSE,
-					.buf_alloc = 1 << 20 };
-		guest_send(f, &resp, (uint16_t)i);
-		assert_true(host_read(fd[i], buf, sizeof(buf), 3000) > 0);
-		assert_memory_equal(buf, "OK ", 3);
-	}
+	fd[0] = open_conn(f, "CONNECT 5000\n", 0);
+	fd[1] = open_conn(f, "CONNECT 5001\n", 1);
 	/* the two buffers left go to the first connection's data */
 	assert_int_equal(send(fd[0], big, sizeof(big), MSG_NOSIGNAL), (ssize_t)sizeof(big));
 	assert_int_equal(wait_used(&f->r, 0, 4), 4);
@@ -319,6 +354,7 @@ int main(void)
 		cmocka_unit_test(test_bad_connect_line_is_refused),
 		cmocka_unit_test(test_connect_reaches_guest),
 		cmocka_unit_test(test_rx_serves_connections_in_turn),
+		cmocka_unit_test(test_guest_shutdown_rcv_stops_host_data),
 		cmocka_unit_test(test_restored_sends_transport_reset),
 		cmocka_unit_test(test_transport_reset_waits_for_a_buffer),
 		cmocka_unit_test(test_restored_without_driver_sends_nothing),
