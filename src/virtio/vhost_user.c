@@ -9,9 +9,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -250,10 +252,83 @@ static int vu_vring_try_start(struct vhost_user_server *s, struct vu_vring *vr)
 	return 0;
 }
 
+/*
+ * Guest memory that shrinks under us. The front end owns the memory files;
+ * one that truncates a file after SET_MEM_TABLE (unsealed memfds, files in
+ * /dev/shm) turns the next touch of those pages into SIGBUS, which would
+ * kill the back end. The handler puts a zero page where the fault was (the
+ * access then completes, reading zeros) and tells the server, which drops
+ * that front end. A SIGBUS outside guest memory still kills, as before.
+ */
+#define VU_MAX_MAPS 64
+static struct {
+	uintptr_t start, end;                  /* end 0: free slot */
+} vu_maps[VU_MAX_MAPS];
+static int vu_fault_fd = -1;              /* eventfd the handler writes */
+static uintptr_t vu_page_size;
+static pthread_once_t vu_sigbus_once = PTHREAD_ONCE_INIT;
+
+static void vu_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	uintptr_t a = (uintptr_t)si->si_addr;
+
+	(void)uc;
+	for (unsigned i = 0; i < VU_MAX_MAPS; i++) {
+		uintptr_t start = __atomic_load_n(&vu_maps[i].start, __ATOMIC_ACQUIRE);
+		uintptr_t end = __atomic_load_n(&vu_maps[i].end, __ATOMIC_ACQUIRE);
+		uint64_t one = 1;
+
+		if (a < start || a >= end)
+			continue;
+		if (mmap((void *)(a & ~(vu_page_size - 1)), vu_page_size, PROT_READ | PROT_WRITE,
+			 MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == MAP_FAILED)
+			break;
+		if (write(vu_fault_fd, &one, sizeof(one)) < 0) {
+			/* counted already: the server will see it */
+		}
+		return;
+	}
+	signal(sig, SIG_DFL);                    /* not guest memory: die as before */
+}
+
+static void vu_sigbus_install(void)
+{
+	struct sigaction sa = { .sa_sigaction = vu_sigbus, .sa_flags = SA_SIGINFO };
+
+	vu_page_size = (uintptr_t)sysconf(_SC_PAGESIZE);
+	vu_fault_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	sigemptyset(&sa.sa_mask);
+	if (vu_fault_fd >= 0)
+		sigaction(SIGBUS, &sa, NULL);
+}
+
+static void vu_maps_add(void *map, size_t len)
+{
+	for (unsigned i = 0; i < VU_MAX_MAPS; i++) {
+		if (__atomic_load_n(&vu_maps[i].end, __ATOMIC_ACQUIRE))
+			continue;
+		__atomic_store_n(&vu_maps[i].start, (uintptr_t)map, __ATOMIC_RELEASE);
+		__atomic_store_n(&vu_maps[i].end, (uintptr_t)map + len, __ATOMIC_RELEASE);
+		return;
+	}
+}
+
+static void vu_maps_del(void *map)
+{
+	for (unsigned i = 0; i < VU_MAX_MAPS; i++)
+		if (__atomic_load_n(&vu_maps[i].start, __ATOMIC_ACQUIRE) == (uintptr_t)map &&
+		    __atomic_load_n(&vu_maps[i].end, __ATOMIC_ACQUIRE)) {
+			__atomic_store_n(&vu_maps[i].end, 0, __ATOMIC_RELEASE);
+			return;
+		}
+}
+
 static void vu_unmap(struct vhost_user_server *s)
 {
-	for (unsigned i = 0; i < s->nregions; i++)
+	for (unsigned i = 0; i < s->nregions; i++) {
+		vu_maps_del(s->regions[i].map);
 		munmap(s->regions[i].map, s->regions[i].map_len);
+	}
 	s->nregions = 0;
 }
 
@@ -299,6 +374,7 @@ static int vu_map_region(struct vu_region *r, const struct vu_region_desc *d, in
 	r->map = mmap(NULL, end, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (r->map == MAP_FAILED)
 		return verr_set(err, errno, "mmap of memory region: %s", strerror(errno));
+	vu_maps_add(r->map, end);
 	r->map_len = end;
 	r->hva = r->map + d->mmap_offset;
 	r->gpa = d->gpa;
@@ -649,7 +725,8 @@ static int vu_handle(struct vhost_user_server *s, struct vu_msg *m)
 int vhost_user_server_serve_fd(struct vhost_user_server *s, int fd, int stop_fd)
 {
 	struct vu_msg *m = malloc(sizeof(*m));
-	struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = stop_fd, .events = POLLIN } };
+	struct pollfd p[3] = { { .fd = fd, .events = POLLIN }, { .fd = stop_fd, .events = POLLIN },
+			       { .fd = vu_fault_fd, .events = POLLIN } };
 	int r = 0;
 
 	if (!m)
@@ -662,8 +739,14 @@ int vhost_user_server_serve_fd(struct vhost_user_server *s, int fd, int stop_fd)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &(struct timeval){ .tv_sec = VU_IO_TIMEOUT_S },
 		   sizeof(struct timeval));
 	log_info(s->dev->name, "vhost-user: front end connected");
+	{
+		uint64_t stale;       /* faults in the last front end's memory */
+
+		if (read(vu_fault_fd, &stale, sizeof(stale)) < 0)
+			stale = 0;
+	}
 	for (;;) {
-		if (poll(p, stop_fd >= 0 ? 2 : 1, -1) < 0) {
+		if (poll(p, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			r = -errno;
@@ -671,6 +754,16 @@ int vhost_user_server_serve_fd(struct vhost_user_server *s, int fd, int stop_fd)
 		}
 		if (p[1].revents & POLLIN) {
 			r = 1;
+			break;
+		}
+		if (p[2].revents & POLLIN) {
+			uint64_t n;
+
+			if (read(vu_fault_fd, &n, sizeof(n)) < 0)
+				n = 0;
+			log_error(s->dev->name, "vhost-user: guest memory shrank under its mapping "
+				  "(the front end truncated a memory file); dropping the front end");
+			r = -EFAULT;
 			break;
 		}
 		r = vu_recv(fd, m);
@@ -698,6 +791,7 @@ int vhost_user_server_new(const char *path, struct virtio_dev *dev,
 
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return verr_set(err, ENAMETOOLONG, "%s: socket path too long", path);
+	pthread_once(&vu_sigbus_once, vu_sigbus_install);
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return verr_set(err, ENOMEM, "out of memory");

@@ -51,15 +51,19 @@ class FrontEnd:
         assert r == req and len(payload) == 8
         return struct.unpack("<Q", payload)[0]
 
-    def ring(self, call_fd):
-        """Guest memory and ring 0 set up (not started: no kick yet)."""
+    def ring(self, call_fd, keep=None):
+        """Guest memory and ring 0 set up (not started: no kick yet); with
+        a list as `keep`, the memory's fd is appended to it, not closed."""
         mfd = os.memfd_create("guest")
         os.ftruncate(mfd, MEM)
         m = mmap.mmap(mfd, MEM)
         self.send(SET_FEATURES, struct.pack("<Q", F_VERSION_1))
         self.send(SET_MEM_TABLE, struct.pack("<II", 1, 0) +
                   struct.pack("<QQQQ", 0, MEM, UADDR, 0), fds=[mfd])
-        os.close(mfd)
+        if keep is None:
+            os.close(mfd)
+        else:
+            keep.append(mfd)
         self.send(SET_VRING_NUM, struct.pack("<II", 0, NUM))
         self.send(SET_VRING_BASE, struct.pack("<II", 0, 0))
         self.send(SET_VRING_ADDR, struct.pack("<IIQQQQ", 0, 0, UADDR + DESC, UADDR + USED,
@@ -209,6 +213,34 @@ def test_a_front_end_stopping_mid_message_is_dropped(rng):
     assert fe.s.recv(64) == b""                    # the back end hung up
     assert time.monotonic() - t0 < 9
     fe.close()
+    fe = FrontEnd(sock)
+    assert fe.u64(GET_FEATURES) & F_VERSION_1
+    fe.close()
+    assert stops_on_sigterm(be), "SIGTERM did not stop the back end"
+
+
+def test_guest_memory_truncated_under_the_back_end(rng):
+    """The front end truncates its (unsealed) memory file after handing it
+    over: the back end's next touch of guest memory would be SIGBUS. It
+    must survive, drop that front end and serve the next one."""
+    be, sock = rng
+    fe = FrontEnd(sock)
+    fe.u64(GET_FEATURES)
+    keep = []
+    m = fe.ring(os.eventfd(0, os.EFD_NONBLOCK), keep=keep)
+    offer(m, 0)
+    m.close()                                      # ours would fault too
+    fe.u64(GET_FEATURES)                           # the memory table is mapped
+    os.ftruncate(keep[0], 0)
+    fe.start()
+    try:                                           # dropped (hung up or reset)
+        assert fe.s.recv(64) == b"", be.output()
+    except ConnectionResetError:
+        pass
+    fe.close()
+    os.close(keep[0])
+    assert be.alive(), be.output()
+    assert "guest memory shrank" in be.output(), be.output()
     fe = FrontEnd(sock)
     assert fe.u64(GET_FEATURES) & F_VERSION_1
     fe.close()
