@@ -352,6 +352,15 @@ static bool conn_line(struct vsock *v, struct conn *c)
 	return false;
 }
 
+/* Whether the host closed a connection the guest has not answered yet
+ * (nothing else reads its socket in that state). */
+static bool host_left(struct conn *c)
+{
+	char b;
+
+	return !c->want_rst && recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 static void accept_all(struct vsock *v)
 {
 	for (;;) {
@@ -506,7 +515,13 @@ static int vs_pump(struct vsock *v, struct verr *err)
 
 		if (c->state == CONN_HANDSHAKE && !conn_line(v, c))
 			conn_close(v, c);
-		else if (c->state >= CONN_OPEN)
+		else if (c->state == CONN_CONNECTING && host_left(c)) {
+			/* gone before the guest answered: tell it, if it was asked */
+			if (c->want_request)
+				conn_close(v, c);
+			else
+				c->want_rst = true;
+		} else if (c->state >= CONN_OPEN)
 			conn_flush(c);
 	}
 	while (virtio_dev_queue_ready(d, Q_RX)) {

@@ -207,6 +207,23 @@ static int open_conn(struct fix *f, const char *line, unsigned i)
 	return fd;
 }
 
+/* The host gives up before the guest answered its request: the guest is
+ * told with RST, and the connection's slot is freed. */
+static void test_host_leaving_while_connecting_resets(void **state)
+{
+	struct fix *f = fix_new(true);
+	int fd = host_connect(f, "CONNECT 5000\n");
+	struct pkt_hdr h;
+
+	assert_int_equal(wait_used(&f->r, 0, 1), 1);
+	close(fd);
+	assert_int_equal(wait_used(&f->r, 0, 2), 2);
+	memcpy(&h, at(&f->r, BUF(0, 1)), sizeof(h));
+	assert_int_equal(h.op, OP_RST);
+	assert_int_equal(h.dst_port, 5000);
+	fix_free(f);
+}
+
 /* The guest shuts its receiving side: the host's writes then fail, and no
  * data reaches the guest. */
 static void test_guest_shutdown_rcv_stops_host_data(void **state)
@@ -355,6 +372,7 @@ int main(void)
 		cmocka_unit_test(test_connect_reaches_guest),
 		cmocka_unit_test(test_rx_serves_connections_in_turn),
 		cmocka_unit_test(test_guest_shutdown_rcv_stops_host_data),
+		cmocka_unit_test(test_host_leaving_while_connecting_resets),
 		cmocka_unit_test(test_restored_sends_transport_reset),
 		cmocka_unit_test(test_transport_reset_waits_for_a_buffer),
 		cmocka_unit_test(test_restored_without_driver_sends_nothing),
