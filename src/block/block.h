@@ -151,6 +151,10 @@ struct block_driver {
 	 * metadata change, set *host and return 0; otherwise -EAGAIN. */
 	int (*map_direct)(struct block_dev *bd, uint64_t off, size_t len, bool write,
 			  uint64_t *host);
+	/* map_direct's mappings never depend on metadata still to be written
+	 * (raw): a FUA write through them is durable once the data is. Else a
+	 * FUA write takes the slow path, which flushes the metadata too. */
+	bool direct_fua;
 	/* Bytes of data a guest write is rounded to for best results (cluster). */
 	uint32_t (*granularity)(struct block_dev *bd);
 };

@@ -401,6 +401,10 @@ static bool try_fast(struct block_queue *q, struct block_req *r)
 	if (!r->len || r->len > FAST_MAX || r->offset > bd->size ||
 	    r->len > bd->size - r->offset || (write && bd->read_only))
 		return false;
+	/* A mapping may still live only in the driver's metadata cache: the
+	 * data alone on disk would not be durable (qcow2's new clusters). */
+	if (write && (r->flags & BLOCK_REQ_FUA) && !bd->drv->direct_fua)
+		return false;
 	n = map_extents(q, r, write, ext);
 	if (!n || !direct_ok(bd, r, ext, n))
 		return false;

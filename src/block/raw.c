@@ -143,4 +143,5 @@ const struct block_driver block_raw_driver = {
 	.block_status = raw_block_status,
 	.resize = raw_resize,
 	.map_direct = raw_map_direct,
+	.direct_fua = true,
 };

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -344,13 +345,14 @@ static void ret_cb(struct block_req *r, void *opaque)
 }
 
 /* One request through a fresh queue: its result. */
-static int queue_one(struct block_dev *bd, enum block_op op, uint64_t off, void *buf, size_t len)
+static int queue_one_flags(struct block_dev *bd, enum block_op op, uint64_t off, void *buf,
+			   size_t len, unsigned flags)
 {
 	struct block_queue *q;
 	struct verr err = {0};
 	int ret = 1;
 	struct block_req r = { .op = op, .offset = off, .buf = buf, .len = len, .cb = ret_cb,
-			       .opaque = &ret };
+			       .opaque = &ret, .flags = flags };
 
 	assert_int_equal(block_queue_new(bd, 4, &q, &err), 0);
 	block_submit(q, &r);
@@ -358,6 +360,48 @@ static int queue_one(struct block_dev *bd, enum block_op op, uint64_t off, void 
 		block_queue_poll(q, true);
 	block_queue_free(q);
 	return ret;
+}
+
+static int queue_one(struct block_dev *bd, enum block_op op, uint64_t off, void *buf, size_t len)
+{
+	return queue_one_flags(bd, op, off, buf, len, 0);
+}
+
+/* A FUA write is durable when it completes, metadata included: a process
+ * that ends right after it (no flush, no close) leaves it in the image.
+ * The write into a cluster just allocated (its L2 entry only in the cache)
+ * could take the fast path and complete with the data alone on disk. */
+static void fua_write_durable_at_once(void **state)
+{
+	static uint8_t a[4096] __attribute__((aligned(4096))), b[4096] __attribute__((aligned(4096)));
+	struct block_create_opts co = { .size = 1 << 20 };
+	struct verr err = {0};
+	char p[BLOCK_PATH_MAX];
+	struct block_dev *bd;
+	int status = -1;
+	pid_t pid;
+
+	memset(a, 'A', sizeof(a));
+	memset(b, 'B', sizeof(b));
+	path(state, "fua.qcow2", p);
+	assert_int_equal(block_create("qcow2", p, &co, &err), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct block_open_opts o = { .format = "qcow2", .read_write = true };
+
+		if (block_open(p, &o, &bd, &err) ||
+		    queue_one(bd, BLOCK_OP_WRITE, 0, a, sizeof(a)) ||
+		    queue_one_flags(bd, BLOCK_OP_WRITE, 0, b, sizeof(b), BLOCK_REQ_FUA))
+			_exit(1);
+		_exit(0);                      /* as if the power went now */
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	bd = open_img(p, "qcow2", false);
+	assert_int_equal(block_read(bd, 0, a, sizeof(a), &err), 0);
+	assert_memory_equal(a, b, sizeof(b));
+	block_close(bd);
 }
 
 /* A raw image opened by probing: guest writes may not make its first
@@ -528,6 +572,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(snapshots, setup, teardown),
 		cmocka_unit_test_setup_teardown(async_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(probed_raw_guards_sector0, setup, teardown),
+		cmocka_unit_test_setup_teardown(fua_write_durable_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(vmdk_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(random_ops, setup, teardown),
 	};
