@@ -99,7 +99,9 @@ int img_resize(int argc, char **argv)
 	arg = argv[optind + 1];
 	if (size_parse(arg + (*arg == '+' || *arg == '-'), 0, &n, &err) < 0)
 		return img_fail(&err);
-	if (img_open(argv[optind], fmt, true, NULL, true, &bd, &err))
+	/* with its backing file: growing an overlay zeroes what the backing
+	 * file holds past the old end (qcow2_resize) */
+	if (img_open(argv[optind], fmt, true, NULL, false, &bd, &err))
 		return img_fail(&err);
 	size = *arg == '+' ? bd->size + n : *arg == '-' ? (n > bd->size ? 0 : bd->size - n) : n;
 	r = block_resize(bd, size, shrink, &err);

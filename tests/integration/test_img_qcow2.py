@@ -413,3 +413,47 @@ def test_amend_downgrade_keeps_zero_clusters(vireo, tmp_path):
         "format-specific"]["data"]["compat"] == "0.10"
     qemu_check_clean(img)
     sh("qemu-img", "compare", raw, img)
+
+
+@pytest.mark.parametrize("opts", ["cluster_size=4096,refcount_bits=64",
+                                  "cluster_size=512,refcount_bits=64"])
+def test_long_runs_with_small_refcount_blocks(vireo, tmp_path, opts):
+    """3 MiB of data in one piece into an image whose refcount blocks cover
+    few clusters (512 or 64): the contiguous allocations must still be
+    found (they failed with 'cannot find free clusters', the file growing)."""
+    src, img = tmp_path / "src.raw", tmp_path / "v.qcow2"
+    src.write_bytes(os.urandom(3 << 20))
+    sh(vireo, "img", "convert", "-O", "qcow2", "-o", opts, src, img)
+    qemu_check_clean(img)
+    sh("qemu-img", "compare", src, img)
+    assert os.path.getsize(img) < 9 << 20       # no runaway growth (it reached 128 MiB)
+
+
+@pytest.mark.parametrize("bits", [1, 2])
+def test_compressed_with_narrow_refcounts(vireo, tmp_path, bits):
+    """Compressed clusters share host clusters only while the refcount can
+    count one more sharer: with 1- or 2-bit refcounts that is soon. The
+    source's length is no multiple of 512: its last partial sector must
+    come through (the image size is rounded up, as qemu-img does)."""
+    src, img = tmp_path / "src.raw", tmp_path / "c.qcow2"
+    src.write_bytes(b"vireo compresses this well " * 40000)
+    sh(vireo, "img", "convert", "-c", "-O", "qcow2", "-o", f"refcount_bits={bits}", src, img)
+    qemu_check_clean(img)
+    sh("qemu-img", "compare", src, img)
+
+
+@pytest.mark.parametrize("old", ["1M", "1000K"])
+def test_grown_overlay_reads_zeros_past_the_old_end(vireo, tmp_path, old):
+    """An overlay grown over a larger backing file shows zeros beyond its
+    old size, not the backing file's bytes (as qemu-img resize does)."""
+    base, ov, out = tmp_path / "base.raw", tmp_path / "ov.qcow2", tmp_path / "out.raw"
+    base.write_bytes(b"\x55" * (2 << 20))
+    sh(vireo, "img", "create", "-f", "qcow2", "-b", base, "-F", "raw", ov, old)
+    sh(vireo, "img", "resize", ov, "3M")
+    qemu_check_clean(ov)
+    sh("qemu-img", "convert", "-O", "raw", ov, out)
+    data = out.read_bytes()
+    n = {"1M": 1 << 20, "1000K": 1000 << 10}[old]
+    assert len(data) == 3 << 20
+    assert data[:n] == b"\x55" * n, "the old area lost its backing data"
+    assert data[n:] == bytes(len(data) - n), "backing data shows past the old end"

@@ -217,6 +217,11 @@ static int write_new_run(struct qcow2 *q, uint64_t off, const uint8_t *p, size_t
 		max = q->l2_entries - i0;
 	if (max > 512)
 		max = 512;
+	/* A run must fit beside the refcount block that covers it: with small
+	 * refcount blocks (4 KiB clusters, 64-bit refcounts) a run as long as
+	 * one block covers could never be found free. */
+	if (max > q->rb_entries / 2)
+		max = q->rb_entries / 2;
 	while (k < max) {
 		struct qcow2_map m;
 		r = qcow2_lookup(q, off + k * cs, &m, err);
@@ -531,6 +536,12 @@ static int qcow2_resize(struct block_dev *bd, uint64_t size, bool shrink, struct
 	struct qcow2 *q = bd->opaque;
 	int r;
 
+	/* Whole sectors, rounded up as QEMU does: readers count the size in
+	 * 512-byte sectors, and a size rounded down would lose the tail of a
+	 * converted file whose length is not a multiple of 512. */
+	if (size <= UINT64_MAX - 511)
+		size = (size + 511) & ~511ull;
+
 	if (size < bd->size)
 		return verr_set(err, ENOTSUP, "%s: shrinking qcow2 images is not supported",
 				q->name);
@@ -540,11 +551,20 @@ static int qcow2_resize(struct block_dev *bd, uint64_t size, bool shrink, struct
 	if (size > (1ull << 56))
 		return verr_set(err, EFBIG, "%s: size %llu is too large", q->name,
 				(unsigned long long)size);
+	uint64_t old = bd->size;
+
 	r = qcow2_grow_l1(q, qcow2_l1_needed(q, size), err);
 	if (r)
 		return r;
 	bd->size = size;
 	r = qcow2_header_update(q, err);
+	/* The new area reads as zeros, not as whatever the backing file holds
+	 * beyond the old end (as QEMU does). */
+	if (!r && bd->backing && bd->backing->size > old) {
+		uint64_t end = size < bd->backing->size ? size : bd->backing->size;
+
+		r = qcow2_write_zeroes(bd, old, end - old, err);
+	}
 	return r ? r : qcow2_sync(q, err);
 }
 

@@ -272,12 +272,21 @@ int qcow2_alloc_bytes(struct qcow2 *q, uint64_t len, uint64_t *offset, struct ve
 
 	len = (len + 511) & ~511ull;
 	if (cur && cur % cs && cs - cur % cs >= len) {
-		r = qcow2_update_refcount(q, cur / cs, 1, err);
+		uint64_t rc;
+
+		/* Share the cluster only while its refcount can count one more
+		 * (refcount_bits 1 or 2 run out fast); else start a new one. */
+		r = qcow2_get_refcount(q, cur / cs, &rc, err);
 		if (r)
 			return r;
-		*offset = cur;
-		q->comp_cursor = cur + len;
-		return 0;
+		if (rc < rc_max(q)) {
+			r = qcow2_update_refcount(q, cur / cs, 1, err);
+			if (r)
+				return r;
+			*offset = cur;
+			q->comp_cursor = cur + len;
+			return 0;
+		}
 	}
 	r = qcow2_alloc_clusters(q, (len + cs - 1) / cs, &off, err);
 	if (r)
