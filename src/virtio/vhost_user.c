@@ -283,12 +283,19 @@ static void vu_sigbus(int sig, siginfo_t *si, void *uc)
 		if (mmap((void *)(a & ~(vu_page_size - 1)), vu_page_size, PROT_READ | PROT_WRITE,
 			 MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == MAP_FAILED)
 			break;
-		if (write(vu_fault_fd, &one, sizeof(one)) < 0) {
-			/* counted already: the server will see it */
-		}
+		/* a full counter (EAGAIN) has woken the server already */
+		(void)!write(vu_fault_fd, &one, sizeof(one));
 		return;
 	}
 	signal(sig, SIG_DFL);                    /* not guest memory: die as before */
+}
+
+/* Whether the handler reported a fault since the last call (and forget it). */
+static bool vu_fault_drain(void)
+{
+	uint64_t n;
+
+	return read(vu_fault_fd, &n, sizeof(n)) == sizeof(n);
 }
 
 static void vu_sigbus_install(void)
@@ -739,12 +746,7 @@ int vhost_user_server_serve_fd(struct vhost_user_server *s, int fd, int stop_fd)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &(struct timeval){ .tv_sec = VU_IO_TIMEOUT_S },
 		   sizeof(struct timeval));
 	log_info(s->dev->name, "vhost-user: front end connected");
-	{
-		uint64_t stale;       /* faults in the last front end's memory */
-
-		if (read(vu_fault_fd, &stale, sizeof(stale)) < 0)
-			stale = 0;
-	}
+	vu_fault_drain();         /* faults in the last front end's memory */
 	for (;;) {
 		if (poll(p, 3, -1) < 0) {
 			if (errno == EINTR)
@@ -756,16 +758,14 @@ int vhost_user_server_serve_fd(struct vhost_user_server *s, int fd, int stop_fd)
 			r = 1;
 			break;
 		}
-		if (p[2].revents & POLLIN) {
-			uint64_t n;
-
-			if (read(vu_fault_fd, &n, sizeof(n)) < 0)
-				n = 0;
+		if ((p[2].revents & POLLIN) && vu_fault_drain()) {
 			log_error(s->dev->name, "vhost-user: guest memory shrank under its mapping "
 				  "(the front end truncated a memory file); dropping the front end");
 			r = -EFAULT;
 			break;
 		}
+		if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
 		r = vu_recv(fd, m);
 		if (!r)
 			r = vu_handle(s, m);
