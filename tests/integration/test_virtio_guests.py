@@ -538,6 +538,13 @@ def api_vm(vireo, tmp_path, netns=None):
     return proc, sock
 
 
+def end_vm(proc):
+    """Kill a vireo the test started, unless it already ended."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
 def api_boot(proc, sock, name, timeout=60):
     from vmapi import api
     assert api(sock, "PUT", "/actions", {"action_type": "InstanceStart"})[0] == 204
@@ -575,9 +582,7 @@ def test_vireo_drives_through_the_api(vireo_virtio, guests, kvm, tmp_path):
         assert cfg["drives"][0]["path_on_host"] == str(disk)
         out = api_boot(proc, sock, "virtio_blk")
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        end_vm(proc)
     assert "BLK: flush ok" in out and "BLK: discard ok" in out, out
     check_disk(qcow2_to_raw(disk, tmp_path), seed, out)
     assert spare.read_bytes() == bytes(1 << 20)
@@ -596,9 +601,7 @@ def test_vireo_entropy_through_the_api(vireo_virtio, guests, kvm, tmp_path):
         assert api(sock, "GET", "/vm/config")[1]["entropy"] == {}
         api_boot(proc, sock, "virtio_rng")
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        end_vm(proc)
 
 
 @pytest.mark.kvm
@@ -615,9 +618,7 @@ def test_vireo_network_interface_through_the_api(vireo_virtio, guests, kvm, netn
             "iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": GUEST_MAC})[0] == 204
         out = api_boot(proc, sock, "virtio_net")
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        end_vm(proc)
     check_net(out, token)
 
 
@@ -646,9 +647,7 @@ def test_vireo_net_fd_survives_a_failed_start(vireo_virtio, guests, kvm, netns, 
             "boot_args": net_cmdline(token)})[0] == 204
         out = api_boot(proc, sock, "virtio_net")
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        end_vm(proc)
     check_net(out, token)
 
 
