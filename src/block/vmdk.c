@@ -426,6 +426,18 @@ static int gte(struct extent *e, uint64_t s, uint32_t *out, struct verr *err)
 	return r;
 }
 
+/* Bytes of grain grain_no that the extent shows: a whole grain, except for a
+ * last grain cut short by the extent's end (capacity need not be a multiple
+ * of grainSize, and a stream writer may compress only the part inside it). */
+static uint64_t grain_need(const struct extent *e, uint64_t grain_no)
+{
+	uint64_t first = grain_no * e->grain;
+
+	if (first < e->sectors && e->sectors - first < e->grain)
+		return (e->sectors - first) * 512;
+	return e->grain * 512;
+}
+
 static int read_compressed(struct extent *e, uint32_t sector, uint64_t grain_no, uint8_t *dst,
 			   struct verr *err)
 {
@@ -451,9 +463,12 @@ static int read_compressed(struct extent *e, uint32_t sector, uint64_t grain_no,
 	r = file_pread(&e->file, off + 12, e->zbuf, clen, err);
 	if (r)
 		return r;
-	if (uncompress(dst, &out, e->zbuf, clen) != Z_OK || out != e->grain * 512)
+	/* At most a grain (zlib stops at the buffer), at least what the extent
+	 * shows of it; the rest of the grain lies past the extent: zeros. */
+	if (uncompress(dst, &out, e->zbuf, clen) != Z_OK || out < grain_need(e, grain_no))
 		return verr_set(err, EIO, "%s: compressed grain at offset %llu is corrupt", E(e),
 				(unsigned long long)off);
+	memset(dst + out, 0, (size_t)(e->grain * 512 - out));
 	return 0;
 }
 
