@@ -54,6 +54,9 @@ struct extent {
 	uint32_t *all_gt;            /* every grain table, in memory */
 	uint64_t next_sector;
 	uint8_t *zbuf;
+	bool pending;                /* pend_buf holds grain pend_grain, not yet */
+	uint64_t pend_grain;         /* compressed: a grain may come in pieces */
+	uint8_t *pend_buf;
 };
 
 struct vmdk {
@@ -333,6 +336,7 @@ static void vmdk_free(struct vmdk *v)
 		free(e->gt);
 		free(e->all_gt);
 		free(e->zbuf);
+		free(e->pend_buf);
 	}
 	free(v->ext);
 	free(v->grain_buf);
@@ -481,6 +485,10 @@ static int sparse_read(struct vmdk *v, struct extent *e, uint64_t off, uint8_t *
 
 	if (r)
 		return r;
+	if (e->stream && e->pending && g == e->pend_grain) {
+		memcpy(buf, e->pend_buf + in, n);
+		return 0;
+	}
 	if (s == 0 || (s == 1 && (e->flags & VMDK_FLAG_ZERO_GRAIN))) {
 		memset(buf, 0, n);
 		return 0;
@@ -514,8 +522,8 @@ static int set_gte(struct extent *e, uint64_t s, uint32_t val, struct verr *err)
 	return r;
 }
 
-static int stream_write(struct vmdk *v, struct extent *e, uint64_t off, const uint8_t *buf,
-			size_t n, struct verr *err);
+static int stream_write(struct extent *e, uint64_t off, const uint8_t *buf, size_t n,
+			struct verr *err);
 
 static int sparse_write(struct vmdk *v, struct extent *e, uint64_t off, const uint8_t *buf,
 			size_t n, struct verr *err)
@@ -525,7 +533,7 @@ static int sparse_write(struct vmdk *v, struct extent *e, uint64_t off, const ui
 	int r;
 
 	if (e->stream)
-		return stream_write(v, e, off, buf, n, err);
+		return stream_write(e, off, buf, n, err);
 	r = gte(e, off / 512, &s, err);
 	if (r)
 		return r;
@@ -558,11 +566,42 @@ static int marker(struct extent *e, uint64_t val, uint32_t type, struct verr *er
 	return r;
 }
 
-static int stream_write(struct vmdk *v, struct extent *e, uint64_t off, const uint8_t *buf,
-			size_t n, struct verr *err)
+/* Compress the pending grain and append it after the last one. */
+static int stream_put_grain(struct extent *e, struct verr *err)
 {
-	uint64_t gbytes = e->grain * 512, g = off / gbytes, clen_max;
+	uint64_t gbytes = e->grain * 512, g = e->pend_grain, clen_max;
 	uLongf clen;
+	int r;
+
+	if (!e->pending)
+		return 0;
+	clen_max = compressBound((uLong)gbytes) + 12;
+	if (!e->zbuf && !(e->zbuf = malloc(clen_max + 512)))
+		return verr_set(err, ENOMEM, "out of memory");
+	clen = (uLongf)clen_max;
+	if (compress2(e->zbuf + 12, &clen, e->pend_buf, (uLong)gbytes, Z_DEFAULT_COMPRESSION) != Z_OK)
+		return verr_set(err, EIO, "%s: compression failed", E(e));
+	le64_put(e->zbuf, g * e->grain);
+	le32_put(e->zbuf + 8, (uint32_t)clen);
+	size_t total = (12 + clen + 511) & ~(size_t)511;
+	memset(e->zbuf + 12 + clen, 0, total - 12 - clen);
+	r = file_pwrite(&e->file, e->next_sector * 512, e->zbuf, total, err);
+	if (r)
+		return r;
+	e->all_gt[g] = (uint32_t)e->next_sector;
+	e->next_sector += total / 512;
+	e->pending = false;
+	return 0;
+}
+
+/* A grain is kept until a write lands in another one (or a flush or close),
+ * so that a grain written in pieces (a source with holes inside a grain)
+ * still goes out once. Each grain is whole: the last one too, with zeros
+ * past the capacity, as the specification's grainSize says. */
+static int stream_write(struct extent *e, uint64_t off, const uint8_t *buf, size_t n,
+			struct verr *err)
+{
+	uint64_t gbytes = e->grain * 512, g = off / gbytes;
 	int r;
 
 	if (!e->all_gt) {
@@ -574,23 +613,16 @@ static int stream_write(struct vmdk *v, struct extent *e, uint64_t off, const ui
 	if (e->all_gt[g])
 		return verr_set(err, ENOTSUP, "%s: streamOptimized grain %llu written twice",
 				E(e), (unsigned long long)g);
-	memset(v->grain_buf, 0, gbytes);
-	memcpy(v->grain_buf + off % gbytes, buf, n);
-	clen_max = compressBound((uLong)gbytes) + 12;
-	if (!e->zbuf && !(e->zbuf = malloc(clen_max + 512)))
-		return verr_set(err, ENOMEM, "out of memory");
-	clen = (uLongf)clen_max;
-	if (compress2(e->zbuf + 12, &clen, v->grain_buf, (uLong)gbytes, Z_DEFAULT_COMPRESSION) != Z_OK)
-		return verr_set(err, EIO, "%s: compression failed", E(e));
-	le64_put(e->zbuf, g * e->grain);
-	le32_put(e->zbuf + 8, (uint32_t)clen);
-	size_t total = (12 + clen + 511) & ~(size_t)511;
-	memset(e->zbuf + 12 + clen, 0, total - 12 - clen);
-	r = file_pwrite(&e->file, e->next_sector * 512, e->zbuf, total, err);
-	if (r)
+	if (e->pending && e->pend_grain != g && (r = stream_put_grain(e, err)))
 		return r;
-	e->all_gt[g] = (uint32_t)e->next_sector;
-	e->next_sector += total / 512;
+	if (!e->pending) {
+		if (!e->pend_buf && !(e->pend_buf = malloc(gbytes)))
+			return verr_set(err, ENOMEM, "out of memory");
+		memset(e->pend_buf, 0, gbytes);
+		e->pend_grain = g;
+		e->pending = true;
+	}
+	memcpy(e->pend_buf + off % gbytes, buf, n);
 	return 0;
 }
 
@@ -600,7 +632,7 @@ static int stream_finish(struct extent *e, struct verr *err)
 		e->next_sector = e->overhead;
 	uint32_t *gd = calloc(e->n_gd ? e->n_gd : 1, 4), buf[512];
 	uint64_t gd_sectors = ((uint64_t)e->n_gd * 4 + 511) / 512;
-	int r = 0;
+	int r = stream_put_grain(e, err);
 
 	if (!gd)
 		return verr_set(err, ENOMEM, "out of memory");
@@ -716,12 +748,15 @@ static int vmdk_flush(struct block_dev *bd, struct verr *err)
 {
 	struct vmdk *v = bd->opaque;
 
-	for (int i = 0; i < v->n_ext; i++)
-		if (v->ext[i].file.fd >= 0 && !v->ext[i].stream) {
-			int r = file_sync(&v->ext[i].file, err);
-			if (r)
-				return r;
-		}
+	for (int i = 0; i < v->n_ext; i++) {
+		int r = 0;
+		if (v->ext[i].stream)
+			r = stream_put_grain(&v->ext[i], err);
+		else if (v->ext[i].file.fd >= 0)
+			r = file_sync(&v->ext[i].file, err);
+		if (r)
+			return r;
+	}
 	return 0;
 }
 

@@ -468,6 +468,44 @@ static void vmdk_roundtrip(void **state)
 	}
 }
 
+/* A stream takes a grain in pieces (a sparse source leaves holes inside a
+ * grain), in any order of grains, once each; its last grain is partial. */
+static void vmdk_stream_pieces(void **state)
+{
+	const uint64_t size = 3 * 65536 + 1024;
+	struct block_create_opts co = { .size = size, .subformat = "streamOptimized" };
+	static uint8_t model[3 * 65536 + 1024], got[3 * 65536 + 1024];
+	const struct { uint64_t off, len; } pieces[] = {
+		{ 1000, 4000 }, { 60000, 10000 }, { 100000, 100 }, { size - 900, 900 },
+		{ 2 * 65536 + 10, 5000 },
+	};
+	struct verr err = {0};
+	char p[BLOCK_PATH_MAX];
+	struct block_dev *bd;
+
+	path(state, "st.vmdk", p);
+	assert_int_equal(block_create("vmdk", p, &co, &err), 0);
+	bd = open_img(p, "vmdk", true);
+	memset(model, 0, sizeof(model));
+	for (unsigned i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++) {
+		fill(model + pieces[i].off, pieces[i].len, i + 1);
+		assert_int_equal(block_write(bd, pieces[i].off, model + pieces[i].off,
+					     pieces[i].len, &err), 0);
+	}
+	/* The grain still being gathered reads back before it is written. */
+	assert_int_equal(block_read(bd, 2 * 65536, got, 8192, &err), 0);
+	assert_memory_equal(got, model + 2 * 65536, 8192);
+	/* Grain 1 went out when grain 3 came: it cannot be written again. */
+	assert_true(block_write(bd, 65536, model, 512, &err) < 0);
+	assert_int_equal(block_flush(bd, &err), 0);
+	block_close(bd);
+	bd = open_img(p, "vmdk", false);
+	assert_int_equal(bd->size, size);
+	assert_int_equal(block_read(bd, 0, got, size, &err), 0);
+	assert_memory_equal(got, model, size);
+	block_close(bd);
+}
+
 /* Random writes, zero writes, discards, compressed writes and snapshots on
  * a qcow2 image over a backing file, checked against a flat model. */
 static void random_ops_variant(void **state, uint32_t cs, int compat, unsigned seed)
@@ -574,6 +612,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(probed_raw_guards_sector0, setup, teardown),
 		cmocka_unit_test_setup_teardown(fua_write_durable_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(vmdk_roundtrip, setup, teardown),
+		cmocka_unit_test_setup_teardown(vmdk_stream_pieces, setup, teardown),
 		cmocka_unit_test_setup_teardown(random_ops, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
