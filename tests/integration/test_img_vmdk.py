@@ -2,6 +2,8 @@
 """VMDK interoperability with qemu-img: every subformat qemu writes reads
 back identically; the subformats vireo writes pass qemu-img and read back."""
 import os
+import struct
+import zlib
 
 import pytest
 
@@ -96,3 +98,138 @@ def test_check_vmdk(vireo, tmp_path):
         f.write(struct.pack("<I", 0x7fffff00))
     assert sh(vireo, "img", "check", img, ok=False).returncode == 2
     assert sh("qemu-img", "check", img, ok=False).returncode != 0
+
+
+# ---- sizes that are not whole grains (issue 14) ----
+# A grain is 64 KiB, a grain table maps 512 grains (32 MiB). qemu-img rounds
+# the virtual size up to a sector and, in a stream, compresses only the part
+# of the last grain inside the capacity: every size class below must read as
+# qemu-img reads it, from qemu-img's images and from vireo's.
+GRAIN = 64 << 10
+GT_SPAN = 512 * GRAIN
+SIZES = {
+    "whole-grains": 2 * GRAIN,
+    "grain-plus-byte": 2 * GRAIN + 1,
+    "grain-minus-byte": 2 * GRAIN - 1,
+    "grain-minus-sector": 2 * GRAIN - 512,
+    "under-a-sector": 100,
+    "under-a-grain": 3 * 512 + 7,
+    "issue-1000000": 1_000_000,
+    "whole-table": GT_SPAN,
+    "table-plus-byte": GT_SPAN + 1,
+    "inside-last-table": GT_SPAN + 3 * GRAIN + 4097,
+    "table-minus-sector": 2 * GT_SPAN - 512,
+    "text-6000000": 6_000_000,
+}
+SIZED_SUBFORMATS = ["monolithicSparse", "streamOptimized"]
+
+
+def make_sized(path, size, text=False):
+    """Sparse source of `size` bytes with data at the start, in the middle
+    and up to its very last byte (so the last grain holds data); or, for
+    text, compressible text throughout."""
+    if text:
+        line = b"vireo reads every grain qemu-img writes\n"
+        path.write_bytes((line * (size // len(line) + 1))[:size])
+        return
+    with open(path, "wb") as f:
+        f.truncate(size)
+        f.write(os.urandom(min(size, 100000)))
+        if size > 3 * GRAIN:
+            f.seek(size // 2)
+            f.write(b"\x5a" * min(70000, size // 4))
+        f.seek(max(0, size - 5000))
+        f.write(os.urandom(min(size, 5000)))
+
+
+def padded(src):
+    """What a reader must give for src: its bytes, zeros to a sector."""
+    data = src.read_bytes()
+    return data + bytes(-len(data) % 512)
+
+
+def sized_src(tmp_path, name):
+    src = tmp_path / "src.raw"
+    make_sized(src, SIZES[name], text=name.startswith("text"))
+    return src
+
+
+@pytest.mark.parametrize("name", SIZES)
+@pytest.mark.parametrize("sub", SIZED_SUBFORMATS)
+def test_reads_qemu_vmdk_of_any_size(vireo, tmp_path, sub, name):
+    src, img, out = sized_src(tmp_path, name), tmp_path / "q.vmdk", tmp_path / "v.raw"
+    sh("qemu-img", "convert", "-O", "vmdk", "-o", f"subformat={sub}", src, img)
+    same_as_qemu(vireo, img, tmp_path)
+    sh(vireo, "img", "convert", "-O", "raw", img, out)
+    assert out.read_bytes() == padded(src)
+
+
+@pytest.mark.parametrize("name", SIZES)
+@pytest.mark.parametrize("sub", SIZED_SUBFORMATS)
+def test_vireo_writes_vmdk_of_any_size(vireo, tmp_path, sub, name):
+    src, img, out = sized_src(tmp_path, name), tmp_path / "v.vmdk", tmp_path / "q.raw"
+    sh(vireo, "img", "convert", "-O", "vmdk", "-o", f"subformat={sub}", src, img)
+    r = sh("qemu-img", "check", img, ok=False)
+    assert r.returncode == 0, r.stdout.decode() + r.stderr.decode()
+    assert sub in sh("qemu-img", "info", img).stdout.decode()
+    sh("qemu-img", "convert", "-O", "raw", img, out)
+    assert out.read_bytes() == padded(src)
+    same_as_qemu(vireo, img, tmp_path)
+
+
+def stream_grains(data):
+    """(file offset, lba, compressed size) of each grain marker of a stream,
+    walked from the overhead to the end-of-stream marker."""
+    off, grains = struct.unpack_from("<Q", data, 64)[0] * 512, []
+    while off + 16 <= len(data):
+        lba, size = struct.unpack_from("<QI", data, off)
+        if size:
+            grains.append((off, lba, size))
+            off += (12 + size + 511) // 512 * 512
+        elif struct.unpack_from("<I", data, off + 12)[0] == 0:
+            break
+        else:
+            off += (1 + lba) * 512
+    return grains
+
+
+def put_grain(data, off, plain):
+    """Replace the grain at off with plain, compressed, in its own slot."""
+    old = struct.unpack_from("<I", data, off + 8)[0]
+    z = zlib.compress(plain)
+    assert 12 + len(z) <= (12 + old + 511) // 512 * 512
+    struct.pack_into("<I", data, off + 8, len(z))
+    data[off + 12:off + 12 + len(z)] = z
+
+
+# A stream's last grain may decompress to anything from the part inside the
+# capacity to a whole grain; any other grain must be whole; nothing may
+# decompress to more than a grain.
+@pytest.mark.parametrize("case", ["short-last", "empty-last", "short-middle", "long-last",
+                                  "whole-last"])
+def test_stream_grain_lengths(vireo, tmp_path, case):
+    src, img, out = tmp_path / "src.raw", tmp_path / "s.vmdk", tmp_path / "o.raw"
+    make_sized(src, 2 * GRAIN + 1024)
+    sh("qemu-img", "convert", "-O", "vmdk", "-o", "subformat=streamOptimized", src, img)
+    data = bytearray(img.read_bytes())
+    grains = stream_grains(data)
+    assert [g[1] for g in grains] == [0, 128, 256]
+    last, tail = grains[-1][0], src.read_bytes()[2 * GRAIN:]
+    if case == "short-last":
+        put_grain(data, last, tail[:512])
+    elif case == "empty-last":
+        put_grain(data, last, b"")
+    elif case == "short-middle":
+        put_grain(data, grains[1][0], bytes(GRAIN - 512))
+    elif case == "long-last":
+        put_grain(data, last, tail + bytes(GRAIN))
+    elif case == "whole-last":
+        put_grain(data, last, tail + bytes(GRAIN - len(tail)))
+    img.write_bytes(bytes(data))
+    r = run([vireo, "img", "convert", "-O", "raw", img, out], timeout=60)
+    assert b"Sanitizer" not in r.stderr
+    if case == "whole-last":
+        assert r.returncode == 0, r.stderr.decode()
+        assert out.read_bytes() == padded(src)
+    else:
+        assert r.returncode == 1 and b"is corrupt" in r.stderr, r.stderr.decode()
