@@ -63,13 +63,27 @@ mk_qcow2() {
   head -c 65536 /dev/urandom > "$1/r"; qemu-img convert -c -O qcow2 -o cluster_size=4096 "$1/r" "$1/d.qcow2"; rm "$1/r"
   qemu-img create -q -f qcow2 -o extended_l2=on,cluster_size=16k "$1/e.qcow2" 128K
 }
+# fuzz_vmdk opens its input as fuzz.vmdk: images made under that name reach
+# their own extent.
 mk_vmdk() {
-  qemu-img create -q -f vmdk "$1/a.vmdk" 1M
-  head -c 65536 /dev/urandom > "$1/r"; qemu-img convert -O vmdk -o subformat=streamOptimized "$1/r" "$1/b.vmdk"; rm "$1/r"
+  mkdir "$1/x"
+  qemu-img create -q -f vmdk "$1/x/fuzz.vmdk" 1M; mv "$1/x/fuzz.vmdk" "$1/a.vmdk"
+  head -c 65536 /dev/urandom > "$1/r"; qemu-img convert -O vmdk -o subformat=streamOptimized "$1/r" "$1/x/fuzz.vmdk"; rm "$1/r"
+  mv "$1/x/fuzz.vmdk" "$1/b.vmdk"; rmdir "$1/x"
   printf '# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\ncreateType="monolithicFlat"\nRW 8 ZERO\n' > "$1/c.vmdk"
 }
 seed qcow2 mk_qcow2
 seed vmdk mk_vmdk
+# Committed seeds (tests/fuzz/seeds/TARGET/*.gz; the README there says how
+# they were made) join the corpus on every run, after the qemu-img ones above
+# (seed() only fills an empty corpus).
+for t in "${TARGETS[@]}"; do
+  for s in tests/fuzz/seeds/"$t"/*.gz; do
+    [ -f "$s" ] || continue
+    mkdir -p "$OUT/corpus_$t"
+    gzip -dc "$s" > "$OUT/corpus_$t/seed-$(basename "$s" .gz)"
+  done
+done
 # Real kernels for the loader: the test guests, when built.
 mkdir -p "$OUT/corpus_snapshot"
 if [ -x build/tests/unit/test_snapshot_state ] && [ -z "$(ls -A "$OUT/corpus_snapshot")" ]; then
