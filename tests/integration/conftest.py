@@ -13,6 +13,20 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long-running; skipped in the ASan pass")
     config.addinivalue_line("markers", "kvm: needs /dev/kvm")
+    config.addinivalue_line("markers", "linux: boots Debian's Linux inside vireo run (natively "
+                            "where the host's KVM can, else inside scripts/lab)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test that takes the kvm or linux fixture carries that mark, so
+    scripts/check's -m selections send it where KVM is."""
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        if "linux" in names:
+            item.add_marker(pytest.mark.linux)
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "kvm" in names or params.get("qemu") == "kvm":
+            item.add_marker(pytest.mark.kvm)
 
 
 @pytest.fixture(scope="session")
@@ -31,10 +45,26 @@ def guests():
     return path
 
 
+def need_kvm():
+    if os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return
+    # scripts/check runs these tests where KVM is (natively or in the lab):
+    # there a missing /dev/kvm is a failure, never a skip.
+    if os.environ.get("VIREO_REQUIRE_KVM") == "1":
+        pytest.fail("/dev/kvm is missing or not accessible, and VIREO_REQUIRE_KVM=1")
+    pytest.skip("SKIPPED: /dev/kvm is missing or not accessible (scripts/check runs "
+                "these tests inside scripts/lab)")
+
+
 @pytest.fixture
 def kvm():
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        pytest.skip("SKIPPED: /dev/kvm is missing or not accessible")
+    need_kvm()
+
+
+@pytest.fixture
+def linux(kvm, vireo):
+    """For tests marked `linux`: the vireo binary, where KVM can boot Linux."""
+    return vireo
 
 
 def run(args, timeout=30, input=None, **kw):

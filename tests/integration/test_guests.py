@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from conftest import run
+from conftest import need_kvm, run
 
 MEMORY = "128M"
 LOW_TABLES = 0x60400   # bytes below 1 MiB that are not RAM (docs/platform.md)
@@ -90,8 +90,7 @@ def qemu(request):
         pytest.skip("SKIPPED: qemu-system-x86_64 is not installed")
     if request.param == "tcg":
         return [QEMU, "-accel", "tcg", "-cpu", "max"]
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        pytest.skip("SKIPPED: /dev/kvm is missing or not accessible")
+    need_kvm()
     # -cpu host fails here (nested KVM refuses MSR 0x10a): name the features.
     return [QEMU, "-accel", "kvm", "-cpu", "qemu64,-pni"]
 

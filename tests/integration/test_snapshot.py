@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import run
+from conftest import need_kvm, run
 from vmapi import VM, api
 
 EVERY = str(1 << 21)
@@ -188,8 +188,7 @@ def damaged(tmp_path, data):
 
 @pytest.fixture(scope="module")
 def good_snapshot(vireo, guests, tmp_path_factory):
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        pytest.skip("SKIPPED: /dev/kvm is missing or not accessible")
+    need_kvm()
     d = tmp_path_factory.mktemp("snap")
     snapshot_counter(vireo, guests, d, count=1)
     return d
