@@ -29,7 +29,7 @@ CACHE = pathlib.Path(os.environ.get("VIREO_CACHE") or
 MODULES = ["virtio_pci", "virtio_blk", "virtio_net", "virtio_console", "virtio-rng",
            "vmw_vsock_virtio_transport"]
 # Static programs for the guest's /bin, built from tests/integration/linux/.
-TOOLS = ["vsock-test"]
+TOOLS = ["vsock-test", "blkrange"]
 
 BASE_INIT = r"""#!/bin/busybox sh
 /bin/busybox --install -s /bin
