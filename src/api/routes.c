@@ -420,6 +420,7 @@ static int status_for(int code)
 {
 	switch (code) {
 	case EINVAL: case ENOENT: case EEXIST: case EBUSY: case EPERM: case ENOTSUP:
+	case EAGAIN:
 		return 400;
 	default:
 		return 500;

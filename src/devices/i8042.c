@@ -311,6 +311,36 @@ int i8042_attach(struct i8042 *k, struct bus *pio, struct verr *err)
 	return rc;
 }
 
+int i8042_send_ctrl_alt_del(struct i8042 *k, struct verr *err)
+{
+	/* Left Ctrl, left Alt, Delete (an extended key) down, then up. */
+	static const uint8_t set1[] = { 0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d };
+	static const uint8_t set2[] = { 0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0, 0x71, 0xf0,
+					0x11, 0xf0, 0x14 };
+	const uint8_t *codes;
+	size_t n;
+	int rc = 0;
+
+	pthread_mutex_lock(&k->lock);
+	if (k->ram[0] & CB_XLATE) {
+		codes = set1;
+		n = sizeof(set1);
+	} else {
+		codes = set2;
+		n = sizeof(set2);
+	}
+	if (!k->scanning || (k->ram[0] & CB_KBD_OFF)) {
+		rc = verr_set(err, EAGAIN, "the guest has not enabled its keyboard");
+	} else if (k->count + n > I8042_QUEUE_CAP) {
+		rc = verr_set(err, EAGAIN, "the keyboard's buffer is full; try again");
+	} else {
+		for (size_t i = 0; i < n; i++)
+			i8042_push(k, codes[i], false);
+	}
+	pthread_mutex_unlock(&k->lock);
+	return rc;
+}
+
 void i8042_save(struct i8042 *k, struct i8042_state *st)
 {
 	memset(st, 0, sizeof(*st));

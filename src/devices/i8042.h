@@ -65,6 +65,12 @@ void i8042_destroy(struct i8042 *k);
 /* Registers ports 0x60 and 0x64. */
 int i8042_attach(struct i8042 *k, struct bus *pio, struct verr *err);
 
+/* Types Ctrl-Alt-Del on the keyboard (press all three, then release), in
+ * the scan code set the guest reads: set 1 while the controller translates,
+ * set 2 otherwise. Fails with EAGAIN when the guest has not enabled the
+ * keyboard or the output queue lacks room for the eight bytes. */
+int i8042_send_ctrl_alt_del(struct i8042 *k, struct verr *err);
+
 void i8042_save(struct i8042 *k, struct i8042_state *st);
 /* Fails with EINVAL (state left untouched) if st is inconsistent. */
 int i8042_restore(struct i8042 *k, const struct i8042_state *st, struct verr *err);

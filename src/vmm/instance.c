@@ -447,10 +447,9 @@ static int op_send_ctrl_alt_del(void *ctx, struct verr *err)
 
 	if (!vm)
 		return -EPERM;
-	/* The request to shut down reaches the guest as an ACPI power-button
-	 * press (x86 guests shut down on it); there is no keyboard to type on. */
-	acpi_pm_press_power_button(&vm->pm);
-	return 0;
+	/* As Firecracker: the keys are typed on the i8042 keyboard. Linux
+	 * turns them into a reboot, or SIGINT for init (ctrl-alt-del = 0). */
+	return i8042_send_ctrl_alt_del(&vm->i8042, err);
 }
 
 static int op_pause(void *ctx, struct verr *err)

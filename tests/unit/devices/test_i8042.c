@@ -203,13 +203,55 @@ static void save_restore(void **state)
 	assert_int_equal(f->plat.resets, 1);
 }
 
+/* SendCtrlAltDel: refused while the guest disables its keyboard, then the
+ * eight set-1 bytes of Ctrl, Alt, Delete down and up (translation is on),
+ * each raising IRQ 1 as it reaches the buffer; set 2 without translation. */
+static void ctrl_alt_del(void **state)
+{
+	static const uint8_t set1[] = { 0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d };
+	static const uint8_t set2[] = { 0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0, 0x71, 0xf0,
+					0x11, 0xf0, 0x14 };
+	struct fixture *f = *state;
+	struct verr err = {0};
+	unsigned raises;
+
+	outb(&f->bus, DATA, 0xf5);                     /* disable scanning */
+	assert_int_equal(inb(&f->bus, DATA), 0xfa);
+	assert_int_equal(i8042_send_ctrl_alt_del(&f->kbc, &err), -EAGAIN);
+	assert_false(obf(f));
+	outb(&f->bus, DATA, 0xf4);                     /* enable scanning */
+	assert_int_equal(inb(&f->bus, DATA), 0xfa);
+	raises = f->irq.raises[I8042_KBD_GSI];
+	assert_int_equal(i8042_send_ctrl_alt_del(&f->kbc, &err), 0);
+	for (size_t i = 0; i < sizeof(set1); i++) {
+		assert_true(obf(f));
+		assert_int_equal(inb(&f->bus, DATA), set1[i]);
+	}
+	assert_false(obf(f));
+	assert_int_equal(f->irq.raises[I8042_KBD_GSI], raises + sizeof(set1));
+
+	outb(&f->bus, CMD, 0x60);                      /* command byte: no XLATE */
+	outb(&f->bus, DATA, 0x01 | 0x04);
+	assert_int_equal(i8042_send_ctrl_alt_del(&f->kbc, &err), 0);
+	for (size_t i = 0; i < sizeof(set2); i++)
+		assert_int_equal(inb(&f->bus, DATA), set2[i]);
+	assert_false(obf(f));
+
+	/* No room for all of it: nothing is queued, so no half-pressed keys. */
+	assert_int_equal(i8042_send_ctrl_alt_del(&f->kbc, &err), 0);
+	assert_int_equal(i8042_send_ctrl_alt_del(&f->kbc, &err), -EAGAIN);
+	for (size_t i = 0; i < sizeof(set2); i++)
+		assert_int_equal(inb(&f->bus, DATA), set2[i]);
+	assert_false(obf(f));
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(controller_tests), T(command_byte), T(reset_lines), T(keyboard_probe),
-		T(aux_port), T(queue_bounded), T(save_restore),
+		T(aux_port), T(queue_bounded), T(save_restore), T(ctrl_alt_del),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
