@@ -47,9 +47,10 @@ if [ -f /host$RUN/tty ]; then
 	# Interactive: the command owns the console as its controlling terminal.
 	stty -F /dev/ttyS0 opost onlcr $(cat /host$RUN/tty) 2>/dev/null
 	setsid cttyhack chroot $M /bin/sh $RUN/cmd.sh < /dev/ttyS0 > /dev/ttyS0 2>&1
+	echo $? > /host$RUN/status
 else
-	chroot $M /bin/sh $RUN/cmd.sh < /dev/null > /dev/ttyS0 2>&1
+	# Batch: output through a pipe, as when the host captures it.
+	{ chroot $M /bin/sh $RUN/cmd.sh < /dev/null 2>&1; echo $? > /host$RUN/status; } | cat > /dev/ttyS0
 fi
-echo $? > /host$RUN/status
 sync
 poweroff -f
