@@ -35,7 +35,7 @@ check: all asan
 	BUILD=$(BUILD) ASAN=$(ASAN) scripts/check
 
 demo: all
-	$(BUILD)/vireo run --kernel $(GUESTS)/demo.bzImage --memory 128M
+	BUILD=$(BUILD) scripts/demo
 
 bench: all
 	bench/run-all.sh
