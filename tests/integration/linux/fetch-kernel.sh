@@ -1,11 +1,12 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
 # Fetch Debian's cloud kernel without installing it and unpack it under
-# $1 (default build/linux). Idempotent: a finished unpack is reused.
+# $1 (default ~/.cache/vireo/linux, or $VIREO_CACHE/linux), outside the
+# repository so every clone shares it. Idempotent: a finished unpack is reused.
 # Prints the unpack directory; exits non-zero with the reason on failure.
 set -eu
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
-OUT=${1:-$ROOT/build/linux}
+OUT=${1:-${VIREO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vireo}/linux}
 mkdir -p "$OUT"
 if [ -f "$OUT/.done" ]; then
 	echo "$OUT"
