@@ -46,11 +46,11 @@ stty -F /dev/ttyS0 -opost 2>/dev/null
 if [ -f /host$RUN/tty ]; then
 	# Interactive: the command owns the console as its controlling terminal.
 	stty -F /dev/ttyS0 opost onlcr $(cat /host$RUN/tty) 2>/dev/null
-	setsid -c chroot $M /bin/sh $RUN/cmd.sh < /dev/ttyS0 > /dev/ttyS0 2>&1
+	setsid -c chroot $M /bin/bash $RUN/cmd.sh < /dev/ttyS0 > /dev/ttyS0 2>&1
 	echo $? > /host$RUN/status
 else
 	# Batch: output through a pipe, as when the host captures it.
-	{ chroot $M /bin/sh $RUN/cmd.sh < /dev/null 2>&1; echo $? > /host$RUN/status; } | cat > /dev/ttyS0
+	{ chroot $M /bin/bash $RUN/cmd.sh < /dev/null 2>&1; echo $? > /host$RUN/status; } | cat > /dev/ttyS0
 fi
 sync
 poweroff -f
