@@ -18,6 +18,7 @@
 
 #include "api/internal.h"
 #include "core/log.h"
+#include "core/unix_sock.h"
 
 /* Slow or idle clients must not hold connections forever. */
 #define API_CONN_TIMEOUT_S 30u
@@ -204,8 +205,8 @@ static int clear_stale(const struct sockaddr_un *sa, struct verr *err)
 
 static int listen_unix(const char *path, struct verr *err)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX }, tmp = { .sun_family = AF_UNIX };
-	int fd, rc;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int rc;
 
 	if (!path[0] || strlen(path) >= sizeof(sa.sun_path))
 		return verr_set(err, ENAMETOOLONG, "API socket path '%.200s' is empty or longer "
@@ -214,31 +215,8 @@ static int listen_unix(const char *path, struct verr *err)
 	rc = clear_stale(&sa, err);
 	if (rc < 0)
 		return rc;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return verr_set(err, errno, "socket: %s", strerror(errno));
-	/* Bind under a temporary name and rename once listening: clients wait
-	 * for the socket file to appear, and must not find it before listen()
-	 * (they would get ECONNREFUSED). chmod before listen leaves no window
-	 * in which another user could connect. */
-	if (snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%d", path, (int)getpid()) >=
-	    (int)sizeof(tmp.sun_path))
-		memcpy(tmp.sun_path, sa.sun_path, sizeof(tmp.sun_path)); /* no room: bind in place */
-	unlink(tmp.sun_path);
-	if (bind(fd, (struct sockaddr *)&tmp, sizeof(tmp)) < 0) {
-		rc = verr_set(err, errno, "cannot bind %s: %s", sa.sun_path, strerror(errno));
-		close(fd);
-		return rc;
-	}
-	if (chmod(tmp.sun_path, 0600) < 0 || listen(fd, 16) < 0 ||
-	    rename(tmp.sun_path, sa.sun_path) < 0) {
-		rc = verr_set(err, errno, "cannot listen on %s: %s", sa.sun_path,
-			      strerror(errno));
-		close(fd);
-		unlink(tmp.sun_path);
-		return rc;
-	}
-	return fd;
+	/* Only this user may connect: the API controls the VM. */
+	return unix_listen(path, 16, 0, 0600, err);
 }
 
 /* The server thread takes no signals: SIGINT/SIGTERM, SIGWINCH or vCPU

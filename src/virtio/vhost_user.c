@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/unix_sock.h"
 #include "virtio/vhost_user.h"
 
 enum {
@@ -798,22 +799,16 @@ int vhost_user_server_new(const char *path, struct virtio_dev *dev,
 	s->dev = dev;
 	s->conn_fd = -1;
 	snprintf(s->path, sizeof(s->path), "%s", path);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		s->vrings[q] = (struct vu_vring){ .s = s, .index = q, .kick_fd = -1,
 						  .call_fd = -1, .err_fd = -1 };
-	s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Front ends connect as soon as the file appears: it must listen by then. */
+	s->listen_fd = unix_listen(path, 1, 0, 0, err);
 	if (s->listen_fd < 0) {
+		int rc = s->listen_fd;
+
 		free(s);
-		return verr_set(err, errno, "socket: %s", strerror(errno));
-	}
-	unlink(path);
-	if (bind(s->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(s->listen_fd, 1) < 0) {
-		verr_set(err, errno, "%s: %s", path, strerror(errno));
-		close(s->listen_fd);
-		free(s);
-		return -err->code;
+		return rc;
 	}
 	*out = s;
 	return 0;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/unix_sock.h"
 #include "virtio/vsock.h"
 
 #define HOST_CID 2
@@ -653,15 +654,16 @@ static const struct virtio_dev_ops vs_ops = {
 
 static int vs_listen(struct vsock *v, struct verr *err)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u32 = UINT32_MAX };
+	int fd = unix_listen(v->path, 16, SOCK_NONBLOCK, 0, err);
 
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", v->path);
-	unlink(v->path);
-	v->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (v->listen_fd < 0 || bind(v->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(v->listen_fd, 16) < 0 || epoll_ctl(v->ep, EPOLL_CTL_ADD, v->listen_fd, &ev) < 0)
-		return verr_set(err, errno, "vsock socket %s: %s", v->path, strerror(errno));
+	if (fd < 0) {
+		verr_prefix(err, "vsock: ");
+		return fd;
+	}
+	v->listen_fd = fd;
+	if (epoll_ctl(v->ep, EPOLL_CTL_ADD, v->listen_fd, &ev) < 0)
+		return verr_set(err, errno, "vsock socket %s: epoll: %s", v->path, strerror(errno));
 	return 0;
 }
 
