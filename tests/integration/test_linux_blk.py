@@ -280,3 +280,35 @@ def test_ext4_round_trip_on_raw_and_vmdk(linux, tmp_path, fmt):
     raw = to_raw(disk, fmt, tmp_path / "out.raw")
     host_fs_check(raw, written)
     assert qemu_img("compare", "-f", fmt, "-F", "raw", str(disk), str(raw)).returncode == 0
+
+
+OVERLAY_ZEROES = """
+blkrange zeroout /dev/vda 0 4194304
+blkrange discard /dev/vda 4194304 4194304
+echo 3 > /proc/sys/vm/drop_caches
+for r in 0 8; do
+  echo "RANGE $r $(dd if=/dev/vda bs=1M skip=$r count=4 2>/dev/null | sha256sum | cut -d' ' -f1)"
+done
+"""
+
+
+def test_write_zeroes_on_an_overlay_hide_the_backing_data(linux, tmp_path):
+    """A clone's disk is a qcow2 overlay: zeroes written to it must read as
+    zeroes, not as the backing file's data, which stays as it was."""
+    backing = tmp_path / "backing.raw"
+    data = os.urandom(12 * MiB)
+    backing.write_bytes(data)
+    overlay = tmp_path / "overlay.qcow2"
+    img(linux, "create", "-f", "qcow2", "-b", str(backing), "-F", "raw", str(overlay))
+    out = boot(linux, tmp_path, OVERLAY_ZEROES, [f"{overlay},format=qcow2"], "overlay")
+    assert "BLKRANGE zeroout ok" in out and "BLKRANGE discard ok" in out, out[-3000:]
+    ranges = {int(m.group(1)): m.group(2)
+              for m in re.finditer(r"^RANGE (\d+) ([0-9a-f]{64})\r?$", out, re.M)}
+    assert ranges.get(0) == ZERO_4M, "zeroes written over a backing file read as its data"
+    assert ranges.get(8) == hashlib.sha256(data[8 * MiB:]).hexdigest(), "untouched range changed"
+    assert backing.read_bytes() == data, "the backing file changed"
+    r = qemu_img("check", "-f", "qcow2", str(overlay))
+    assert "No errors were found" in r.stdout.decode(), r.stdout.decode()
+    raw = to_raw(overlay, "qcow2", tmp_path / "out.raw").read_bytes()
+    assert raw[:4 * MiB] == bytes(4 * MiB), "qemu-img reads the backing data under the zeroes"
+    assert raw[8 * MiB:] == data[8 * MiB:]
