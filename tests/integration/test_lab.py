@@ -72,3 +72,41 @@ def test_lab_refuses_bad_usage():
     assert r.returncode == 125 and "--timeout wants whole seconds" in r.stderr, r.stderr
     r = lab("--share", "/nonexistent/dir", "--", "true", timeout=30)
     assert r.returncode == 125 and "not a directory" in r.stderr, r.stderr
+
+
+def descendants(pid):
+    out = []
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            kids = [int(k) for k in f.read().split()]
+    except OSError:
+        return out
+    for k in kids:
+        out.append(k)
+        out.extend(descendants(k))
+    return out
+
+
+@pytest.mark.slow
+def test_lab_stopped_by_a_signal_leaves_nothing_running():
+    import os
+    import signal
+    import time
+    p = subprocess.Popen([LAB, "--quiet", "--", "sleep", "300"], cwd=ROOT,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    kids = []
+    while time.monotonic() < deadline:
+        kids = descendants(p.pid)
+        names = [open(f"/proc/{k}/comm").read().strip() for k in kids if os.path.exists(f"/proc/{k}")]
+        if any(n.startswith("qemu-system") for n in names):
+            break
+        time.sleep(0.5)
+    assert kids, "the lab started no VM"
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=60) != 0
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{k}") for k in kids):
+        time.sleep(0.5)
+    alive = [k for k in kids if os.path.exists(f"/proc/{k}")]
+    assert not alive, f"left running after SIGTERM: {alive}"
