@@ -228,7 +228,18 @@ def test_snapshot_kill_restore_keeps_counter_disk_and_network(linux, tmp_path, n
         vm.expect(r"TICK 3\r?\n", timeout=300)
         last = snapshot(vm, sock, tmp_path)
 
-    with restore(vireo, tmp_path, tmp_path, "s") as vm2:
+    # The VM moves to another tap (with the old one's MAC, as the guest's
+    # ARP cache expects): the snapshot's tap is gone, so --net must name it.
+    ex = ["ip", "netns", "exec", netns, "ip"]
+    mac = subprocess.run(ex + ["-br", "link", "show", "vstap0"], check=True,
+                         capture_output=True, text=True).stdout.split()[2]
+    for cmd in (["tuntap", "del", "dev", "vstap0", "mode", "tap"],
+                ["tuntap", "add", "dev", "vstap1", "mode", "tap", "vnet_hdr"],
+                ["link", "set", "vstap1", "address", mac],
+                ["addr", "add", f"{HOST_IP}/24", "dev", "vstap1"],
+                ["link", "set", "vstap1", "up"]):
+        subprocess.run(ex + cmd, check=True, capture_output=True)
+    with restore(vireo, tmp_path, tmp_path, "s", extra=["--net", "tap=vstap1"]) as vm2:
         assert_goes_on(vm2, last)
         m = command(vm2, "diskcheck after", r"DISKCHECK after ([0-9a-f]{64}) ([0-9a-f]{64})")
         after = m.group(1).decode()
