@@ -82,6 +82,10 @@ struct virtio_pci {
 	bool restore_pending;
 	bool restore_start[VIRTIO_MAX_QUEUES];
 	uint16_t restore_base[VIRTIO_MAX_QUEUES];
+	/* Saved and held still until the snapshot's memory is written
+	 * (virtio_pci_save_finish): the queues stopped at these bases. */
+	bool save_pending;
+	uint16_t save_base[VIRTIO_MAX_QUEUES];
 };
 
 /* ---- interrupts (any thread; irq_lock only) ---- */
@@ -294,6 +298,7 @@ static void device_reset(struct virtio_pci *vp)
 {
 	virtio_dev_reset(vp->dev);
 	reset_queues(vp);
+	vp->save_pending = false;
 	vp->driver_features = 0;
 	vp->status = 0;
 	vp->config_vector = NO_VECTOR;
@@ -716,12 +721,13 @@ int virtio_pci_save(struct virtio_pci *vp, struct vbuf *out, struct verr *err)
 	pthread_mutex_unlock(&vp->irq_lock);
 	for (unsigned i = 0; i < vp->nqueues; i++) {
 		struct vp_queue *q = &vp->q[i];
-		uint16_t base = q->started ? virtio_dev_queue_stop(vp->dev, i) : 0;
+		uint16_t base = q->started && !vp->save_pending ?
+				virtio_dev_queue_stop(vp->dev, i) : vp->save_base[i];
 		sv->q[i] = (struct vp_saved_queue){ q->desc, q->driver, q->device, q->size, q->vector,
 			base, q->enabled, q->started };
-		if (q->started)
-			restart_queue(vp, i, base);
+		vp->save_base[i] = base;
 	}
+	vp->save_pending = true;
 	pthread_mutex_unlock(&vp->cfg_lock);
 	vbuf_put(out, sv, sizeof(*sv));
 	free(sv);
@@ -810,6 +816,18 @@ int virtio_pci_restore(struct virtio_pci *vp, const uint8_t *blob, size_t len, s
 	pthread_mutex_unlock(&vp->cfg_lock);
 	free(sv);
 	return rc;
+}
+
+void virtio_pci_save_finish(struct virtio_pci *vp)
+{
+	pthread_mutex_lock(&vp->cfg_lock);
+	if (vp->save_pending) {
+		vp->save_pending = false;
+		for (unsigned i = 0; i < vp->nqueues; i++)
+			if (vp->q[i].started)
+				restart_queue(vp, i, vp->save_base[i]);
+	}
+	pthread_mutex_unlock(&vp->cfg_lock);
 }
 
 void virtio_pci_restore_finish(struct virtio_pci *vp)

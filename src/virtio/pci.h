@@ -42,11 +42,17 @@ int virtio_pci_create(struct virtio_pci **out, struct virtio_dev *dev, struct pc
 		      uint64_t bar_addr, struct verr *err);
 void virtio_pci_destroy(struct virtio_pci *vp);
 
-/* Snapshots. Save stops each running queue (so no request is half done),
- * records where it stands, and starts it again; the vCPUs must be paused.
+/* Snapshots. Save stops each running queue (so no request is half done)
+ * and records where it stands; the vCPUs must be paused. The queues stay
+ * stopped until virtio_pci_save_finish, which the caller runs once guest
+ * memory is written: a device still running (a frame from the tap, a
+ * request the guest queued before the pause) would write guest memory and
+ * used entries past the saved position, and a restore would do them again.
  * Restore checks every value against this device before using any: the
  * blob is untrusted. */
 int virtio_pci_save(struct virtio_pci *vp, struct vbuf *out, struct verr *err);
+/* Starts the queues a save stopped, where they stood; a no-op otherwise. */
+void virtio_pci_save_finish(struct virtio_pci *vp);
 int virtio_pci_restore(struct virtio_pci *vp, const uint8_t *blob, size_t len, struct verr *err);
 /* After a restore, once the vCPUs' state (their local APICs) is back: start
  * the queues that ran and let the device act on its restored state. Doing

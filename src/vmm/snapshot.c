@@ -282,6 +282,9 @@ int vm_snapshot_save(struct vm *vm, const char *state_path, const char *mem_path
 			verr_prefix(err, "flushing %s: ", vm->cfg.disks[i].path);
 	if (rc == 0)
 		rc = write_memory(vm, mem_path, diff, err);
+	/* Guest memory is in the file: the devices may run again. */
+	for (unsigned i = 0; i < vm->nvirtio; i++)
+		virtio_pci_save_finish(vm->virtio[i]);
 	if (rc == 0)
 		rc = write_state_file(state_path, &payload, err);
 	vbuf_free(&payload);

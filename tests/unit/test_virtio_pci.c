@@ -235,17 +235,24 @@ static void restore_goes_live_at_finish(void **state)
 	unsigned gsi0 = fk.next_gsi;
 
 	assert_int_equal(virtio_pci_save(vp, &blob, &err), 0);
-	w8(0x14, 0);            /* the source device stops: only vp2 may serve */
-	assert_int_equal(bus_init(&mmio2, "mmio2", &err), 0);
-	assert_int_equal(pci_host_init(&host2, &po, &err), 0);
-	assert_int_equal(virtio_rng_create(&dev, &err), 0);
-	assert_int_equal(virtio_pci_create(&vp2, dev, &host2, &plat, &mem, BAR, &err), 0);
 	/* the guest posted a second buffer before the snapshot was taken */
 	memcpy(desc + 16, &a, 8);
 	memcpy(desc + 24, &(uint32_t){ 64 }, 4);
 	memcpy(desc + 28, &(uint16_t){ 2 }, 2);
 	memcpy(avail + 4 + 2, &slot, 2);
 	memcpy(avail + 2, &idx, 2);
+	/* Until the snapshot's memory is written the saved device stays still,
+	 * kicked or not: serving now would put a used entry in memory past
+	 * the position the snapshot recorded. */
+	w16(0x3000, 0);
+	usleep(100000);
+	memcpy(&uidx, used + 2, 2);
+	assert_int_equal(uidx, 1);
+	w8(0x14, 0);            /* the source device stops: only vp2 may serve */
+	assert_int_equal(bus_init(&mmio2, "mmio2", &err), 0);
+	assert_int_equal(pci_host_init(&host2, &po, &err), 0);
+	assert_int_equal(virtio_rng_create(&dev, &err), 0);
+	assert_int_equal(virtio_pci_create(&vp2, dev, &host2, &plat, &mem, BAR, &err), 0);
 	assert_int_equal(virtio_pci_restore(vp2, blob.data, blob.len, &err), 0);
 	usleep(100000);
 	memcpy(&uidx, used + 2, 2);
