@@ -8,7 +8,7 @@ packages=(
   # build
   build-essential meson ninja-build pkg-config clang libclang-rt-14-dev python3
   liburing-dev zlib1g-dev libzstd-dev libjson-c-dev libmicrohttpd-dev libseccomp-dev
-  libcurl4-openssl-dev
+  libcurl4-openssl-dev libsqlite3-dev
   # tests
   libcmocka-dev python3-pytest acpica-tools qemu-system-x86 qemu-utils
   busybox-static iproute2 e2fsprogs

@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "cli/mgmt.h"
 #include "img/img.h"
 #include "cli/vhost_user.h"
 
@@ -26,6 +27,8 @@ static const struct subcommand subcommands[] = {
 	{ "snapshot", cmd_snapshot, "snapshot a paused VM through its API socket" },
 	{ "restore", cmd_restore, "load a snapshot into a fresh VM through its API socket" },
 	{ "vhost-user", cmd_vhost_user, "serve a virtio device (blk, net) to QEMU over vhost-user" },
+	{ "daemon", cmd_daemon, "run vireod, the management daemon for many VMs" },
+	{ "vm", cmd_vm, "manage VMs through the daemon (define, start, list, ...)" },
 	{ "help", cmd_help, "show this help, or a subcommand's help" },
 	{ "version", cmd_version, "print the version" },
 };

@@ -1,0 +1,267 @@
+# SPDX-License-Identifier: Apache-2.0
+"""vireod (`vireo daemon`) and its client (`vireo vm ...`): definitions kept
+in SQLite, VMs as `vireo run` processes of their own that outlive the daemon,
+states that follow the processes' truth, and every bad input refused with a
+message naming the field. VMs are the project's test guests, run natively."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import run
+from vmapi import api
+
+
+class Daemon:
+    """A daemon on short private directories (Unix socket paths are short)."""
+
+    def __init__(self, vireo, root=None):
+        self.vireo = vireo
+        self.root = root or tempfile.mkdtemp(prefix="vd", dir="/tmp")
+        self.state = os.path.join(self.root, "s")
+        self.rundir = os.path.join(self.root, "r")
+        self.sock = os.path.join(self.rundir, "vireod.sock")
+        self.ro = os.path.join(self.rundir, "vireod-ro.sock")
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen([self.vireo, "daemon", "--state-dir", self.state,
+                                      "--run-dir", self.rundir], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.time() + 10
+        while not (os.path.exists(self.sock) and os.path.exists(self.ro)):
+            if self.proc.poll() is not None:
+                raise AssertionError("daemon exited: " + self.proc.stderr.read().decode())
+            assert time.time() < deadline, "daemon sockets did not appear"
+            time.sleep(0.01)
+        return self
+
+    def vm(self, *args, timeout=60, check=True, connect=None):
+        r = run([self.vireo, "vm", *args, "--connect", connect or self.sock], timeout=timeout)
+        if check:
+            assert r.returncode == 0, (args, r.stdout.decode(), r.stderr.decode())
+        return r
+
+    def info(self, name):
+        return json.loads(self.vm("info", name, "--json").stdout)
+
+    def states(self):
+        return {v["name"]: v["state"] for v in api(self.sock, "GET", "/vms")[1]["vms"]}
+
+    def define(self, tmp_path, **fields):
+        path = tmp_path / f"{fields['name']}.json"
+        path.write_text(json.dumps(fields))
+        return self.vm("define", str(path))
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+def vm_pids(d):
+    return [v["pid"] for v in api(d.sock, "GET", "/vms")[1]["vms"] if "pid" in v]
+
+
+@pytest.fixture
+def daemon(vireo):
+    d = Daemon(vireo).start()
+    yield d
+    pids = vm_pids(d) if d.proc.poll() is None else []
+    d.stop()
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    shutil.rmtree(d.root, ignore_errors=True)
+
+
+def counter(guests, name, **extra):
+    return dict(name=name, memory=64, kernel=str(guests / "counter.bzImage"),
+                cmdline="pattern_mib=1 every=2000000", **extra)
+
+
+def wait_for(pred, timeout=20, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def console(d, name):
+    path = os.path.join(d.rundir, "vms", name, "console.log")
+    return open(path, "rb").read().decode(errors="replace") if os.path.exists(path) else ""
+
+
+def count_of(text):
+    counts = [int(l.split()[1]) for l in text.splitlines() if l.startswith("COUNT ")]
+    return counts[-1] if counts else 0
+
+
+# --- the daemon itself -------------------------------------------------------
+
+def test_second_daemon_on_the_same_state_dir_is_refused(vireo, daemon):
+    r = run([vireo, "daemon", "--state-dir", daemon.state, "--run-dir", daemon.rundir + "2"])
+    assert r.returncode == 1
+    assert b"another vireo daemon" in r.stderr and daemon.state.encode() in r.stderr
+    assert str(daemon.proc.pid).encode() in r.stderr
+    # The first one is unharmed.
+    assert api(daemon.sock, "GET", "/")[1]["app"] == "vireod"
+
+
+def test_read_only_socket_serves_gets_and_refuses_writes(daemon, guests, tmp_path):
+    daemon.define(tmp_path, **counter(guests, "ro1"))
+    assert api(daemon.ro, "GET", "/vms")[0] == 200
+    assert api(daemon.ro, "GET", "/vms/ro1")[1]["state"] == "shut off"
+    for method, path in [("POST", "/vms"), ("POST", "/vms/ro1/start"), ("DELETE", "/vms/ro1"),
+                         ("PUT", "/vms/ro1/autostart")]:
+        status, body = api(daemon.ro, method, path, {"name": "x"})
+        assert status == 403 and "read-only" in body["error"], (method, path)
+    r = daemon.vm("undefine", "ro1", connect=daemon.ro, check=False)
+    assert r.returncode == 1 and b"read-only" in r.stderr
+    assert "ro1" in daemon.states()
+    assert oct(os.stat(daemon.sock).st_mode & 0o777) == "0o600"
+
+
+def test_store_is_sqlite_in_wal_mode_and_survives_a_restart(vireo, daemon, guests, tmp_path):
+    import sqlite3
+    daemon.define(tmp_path, **counter(guests, "keep"))
+    uuid = daemon.info("keep")["uuid"]
+    daemon.kill9()
+    db = sqlite3.connect(os.path.join(daemon.state, "vireo.db"))
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+    db.close()
+    daemon.start()
+    assert daemon.info("keep")["uuid"] == uuid
+
+
+def test_client_reaches_the_daemon_through_vireo_connect(vireo, daemon):
+    env = dict(os.environ, VIREO_CONNECT=daemon.sock)
+    r = run([vireo, "vm", "list", "--all"], env=env)
+    assert r.returncode == 0 and b"NAME" in r.stdout
+    env["VIREO_CONNECT"] = daemon.root + "/nothing.sock"
+    r = run([vireo, "vm", "list"], env=env)
+    assert r.returncode == 3 and b"cannot talk to the daemon" in r.stderr
+    assert run([vireo, "vm", "frobnicate", "x"]).returncode == 2
+    assert run([vireo, "vm", "info"], env=env).returncode == 2
+
+
+# --- definitions -------------------------------------------------------------
+
+def test_define_list_info_dumpconfig_undefine(daemon, guests, tmp_path):
+    r = daemon.define(tmp_path, **counter(guests, "web1", vcpus=2,
+                                          disks=[{"path": "/tmp/d.qcow2", "format": "qcow2",
+                                                  "readonly": True}],
+                                          nets=[{"tap": "tap7", "mac": "52:54:00:00:00:07"}]))
+    assert b"defined web1" in r.stdout
+    info = daemon.info("web1")
+    assert info["state"] == "shut off" and info["vcpus"] == 2 and info["memory"] == 64
+    assert len(info["uuid"]) == 36 and info["uuid"][14] == "4"
+    cfg = json.loads(daemon.vm("dumpconfig", "web1").stdout)
+    assert cfg["uuid"] == info["uuid"] and cfg["console"] == "serial"
+    assert cfg["disks"] == [{"path": "/tmp/d.qcow2", "format": "qcow2", "readonly": True}]
+    assert cfg["nets"] == [{"tap": "tap7", "mac": "52:54:00:00:00:07"}]
+    # The dumped definition defines the same VM again (under a new name and UUID).
+    cfg.update(name="web2")
+    del cfg["uuid"]
+    daemon.define(tmp_path, **cfg)
+    assert b"web1" not in daemon.vm("list").stdout
+    out = daemon.vm("list", "--all").stdout.decode()
+    assert "web1" in out and "web2" in out and "shut off" in out
+    daemon.vm("undefine", "web1")
+    r = daemon.vm("info", "web1", check=False)
+    assert r.returncode == 1 and b"no VM named 'web1'" in r.stderr
+    assert list(daemon.states()) == ["web2"]
+
+
+K = "/k"
+BAD = [
+    ("{", "malformed JSON"),
+    ('{"name": "a", "kernel": "/k"} x', "text after"),
+    ("[]", "must be a JSON object"),
+    ('"name"', "must be a JSON object"),
+    ("", "malformed JSON"),
+    ({"kernel": K}, "name: required"),
+    ({"name": "a"}, "kernel: required"),
+    ({"name": "../etc", "kernel": K}, "name: must be"),
+    ({"name": "a" * 65, "kernel": K}, "name: "),
+    ({"name": 7, "kernel": K}, "name: must be a string"),
+    ({"name": "a", "kernel": "k"}, "kernel: must be an absolute path"),
+    ({"name": "a", "kernel": "/k,format=qcow2"}, "kernel: must not contain ','"),
+    ({"name": "a", "kernel": "/k" + "x" * 2000}, "kernel: longer than"),
+    ({"name": "a", "kernel": K, "memory": 0}, "memory: must be between"),
+    ({"name": "a", "kernel": K, "memory": -5}, "memory: must be between"),
+    ({"name": "a", "kernel": K, "memory": "lots"}, "memory: "),
+    ({"name": "a", "kernel": K, "memory": 1.5}, "memory: must be"),
+    ({"name": "a", "kernel": K, "vcpus": "2"}, "vcpus: must be an integer"),
+    ({"name": "a", "kernel": K, "vcpus": 0}, "vcpus: must be between 1 and 64"),
+    ({"name": "a", "kernel": K, "vcpus": 10**30}, "vcpus: must be"),
+    ({"name": "a", "kernel": K, "initrd": "rel"}, "initrd: must be an absolute path"),
+    ({"name": "a", "kernel": K, "cmdline": "a\nb"}, "cmdline: must not contain control"),
+    ({"name": "a", "kernel": K, "console": "vga"}, "console: must be serial or virtio"),
+    ({"name": "a", "kernel": K, "uuid": "nope"}, "uuid: must be"),
+    ({"name": "a", "kernel": K, "colour": "red"}, "colour: unknown field"),
+    ({"name": "a", "kernel": K, "disks": {}}, "disks: must be an array"),
+    ({"name": "a", "kernel": K, "disks": [{"path": "/d", "format": "vhd"}]},
+     "disks[0].format: must be raw, qcow2 or vmdk"),
+    ({"name": "a", "kernel": K, "disks": [{"path": "/d"}, {"format": "raw"}]},
+     "disks[1].path: required"),
+    ({"name": "a", "kernel": K, "disks": [{"path": "/d", "readonly": "yes"}]},
+     "disks[0].readonly: must be true or false"),
+    ({"name": "a", "kernel": K, "disks": [{"path": "/d", "size": 1}]},
+     "disks[0].size: unknown field"),
+    ({"name": "a", "kernel": K, "disks": [{"path": "/d"}] * 17}, "disks: at most 16"),
+    ({"name": "a", "kernel": K, "nets": [{"tap": "t0", "mac": "52:54:00:00:00"}]},
+     "nets[0].mac: must be"),
+    ({"name": "a", "kernel": K, "nets": [{"mac": "52:54:00:00:00:01"}]}, "nets[0].tap: required"),
+    ({"name": "a", "kernel": K, "nets": [{"tap": "a-very-long-tap-name"}]}, "nets[0].tap: "),
+    ({"name": "a", "kernel": K, "nets": ["tap0"]}, "nets[0]: must be an object"),
+]
+
+
+@pytest.mark.parametrize("body,needle", BAD, ids=[str(i) for i in range(len(BAD))])
+def test_bad_definition_is_refused_naming_the_field(daemon, tmp_path, body, needle):
+    path = tmp_path / "bad.json"
+    path.write_text(body if isinstance(body, str) else json.dumps(body))
+    r = daemon.vm("define", str(path), check=False)
+    assert r.returncode == 1, r.stdout
+    assert needle in r.stderr.decode(), r.stderr
+    assert daemon.states() == {}
+
+
+def test_hostile_bodies_over_http(daemon):
+    status, body = api(daemon.sock, "POST", "/vms", b'{"name": "a\x00b", "kernel": "/k"}')
+    assert status == 400
+    assert api(daemon.sock, "POST", "/vms", "x" * 70000)[0] == 413
+    assert api(daemon.sock, "GET", "/vms/..%2f..")[0] == 404
+    assert api(daemon.sock, "GET", "/vms/" + "a" * 300)[0] == 404
+    assert api(daemon.sock, "GET", "/nowhere")[0] == 404
+    assert api(daemon.sock, "DELETE", "/vms")[0] == 405
+    assert api(daemon.sock, "GET", "/vms/nobody")[0] == 404
+    assert api(daemon.sock, "PUT", "/vms/nobody/autostart", {"autostart": True})[0] == 404
+    assert daemon.states() == {}
+
+
+def test_duplicate_names_and_uuids_are_refused(daemon, guests, tmp_path):
+    u = "0b6a1c1e-0000-4000-8000-000000000001"
+    daemon.define(tmp_path, **counter(guests, "one", uuid=u))
+    r = daemon.vm("define", str(tmp_path / "one.json"), check=False)
+    assert r.returncode == 1 and b"name: a VM named 'one' is already defined" in r.stderr
+    (tmp_path / "two.json").write_text(json.dumps(counter(guests, "two", uuid=u)))
+    r = daemon.vm("define", str(tmp_path / "two.json"), check=False)
+    assert r.returncode == 1 and u.encode() in r.stderr and b"uuid:" in r.stderr
+    assert daemon.states() == {"one": "shut off"}
