@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 /usr/bin/python3 bench/boot.py "$@"
 /usr/bin/python3 bench/snapshot.py
 /usr/bin/python3 bench/virtio-blk-kvm.py
+# vireo run against QEMU -accel kvm with a Linux guest, inside scripts/lab
+bench/linux-lab.sh
 for b in bench/img-bench.sh; do
   [ -x "$b" ] && "$b"
 done
