@@ -148,18 +148,22 @@ static bool is_active(const struct store_vm *vm)
 static int wait_socket(struct daemon *d, struct store_vm *vm, pid_t pid, const char *sock,
 		       struct verr *err)
 {
-	struct stat st;
-	int status;
+	char resp[256];
+	int status, http;
 
 	for (int i = 0; i < 500; i++) {
-		if (stat(sock, &st) == 0)
+		/* Up when its API says the guest runs: the API is served before
+		 * the kernel is loaded, which may still fail. */
+		if (vmapi_call(sock, "GET", "/", NULL, &http, resp, sizeof(resp), NULL) == 0 &&
+		    http == 200 && (strstr(resp, "\"Running\"") || strstr(resp, "\"Paused\"")))
 			return 0;
 		if (waitpid(pid, &status, WNOHANG) == pid) {
 			drop_child(d, find_child(d, pid));
 			record_exit(&vm->run, true, status);
-			vm->run.stop_requested = false;
-			snprintf(vm->run.state, sizeof(vm->run.state), "crashed");
 			save_run(d, vm->name, &vm->run);
+			/* A guest may power off before its socket is seen. */
+			if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+				return 0;
 			return verr_set(err, EIO, "the VM's process ended at once (%s %d); see "
 					"'vireo vm info %s'", WIFEXITED(status) ? "exit status" :
 					"signal", WIFEXITED(status) ? WEXITSTATUS(status) :
@@ -168,6 +172,29 @@ static int wait_socket(struct daemon *d, struct store_vm *vm, pid_t pid, const c
 		sleep_ms(10);
 	}
 	return verr_set(err, ETIMEDOUT, "the VM's API socket %s did not appear in 5 s", sock);
+}
+
+static int check_file(const char *field, const char *path, int mode, struct verr *err)
+{
+	if (path[0] && access(path, mode) < 0)
+		return verr_set(err, EINVAL, "%s: %s: %s", field, path, strerror(errno));
+	return 0;
+}
+
+/* The usual mistakes, named by field before a process is spent on them. */
+static int check_files(const struct defn *def, struct verr *err)
+{
+	char field[32];
+	int rc = check_file("kernel", def->kernel, R_OK, err);
+
+	if (rc == 0)
+		rc = check_file("initrd", def->initrd, R_OK, err);
+	for (size_t i = 0; rc == 0 && i < def->n_disks; i++) {
+		snprintf(field, sizeof(field), "disks[%zu].path", i);
+		rc = check_file(field, def->disks[i].path,
+				def->disks[i].readonly ? R_OK : R_OK | W_OK, err);
+	}
+	return rc;
 }
 
 int sup_start(struct daemon *d, struct store_vm *vm, struct verr *err)
@@ -184,6 +211,8 @@ int sup_start(struct daemon *d, struct store_vm *vm, struct verr *err)
 		return verr_set(err, EAGAIN, "this daemon supervises %d VMs already",
 				DAEMON_MAX_CHILDREN);
 	rc = defn_parse(vm->config, strlen(vm->config), &def, err);
+	if (rc == 0)
+		rc = check_files(&def, err);
 	if (rc == 0)
 		rc = launch_prepare(&l, d, &def, err);
 	if (rc < 0)

@@ -33,13 +33,20 @@ class Daemon:
         self.proc = subprocess.Popen([self.vireo, "daemon", "--state-dir", self.state,
                                       "--run-dir", self.rundir], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # A killed daemon leaves its socket files: wait for this one to answer.
         deadline = time.time() + 10
-        while not (os.path.exists(self.sock) and os.path.exists(self.ro)):
+        while not (self.answers(self.sock) and self.answers(self.ro)):
             if self.proc.poll() is not None:
                 raise AssertionError("daemon exited: " + self.proc.stderr.read().decode())
             assert time.time() < deadline, "daemon sockets did not appear"
             time.sleep(0.01)
         return self
+
+    def answers(self, sock):
+        try:
+            return api(sock, "GET", "/")[0] == 200
+        except OSError:
+            return False
 
     def vm(self, *args, timeout=60, check=True, connect=None):
         r = run([self.vireo, "vm", *args, "--connect", connect or self.sock], timeout=timeout)
@@ -104,6 +111,16 @@ def wait_for(pred, timeout=20, what="condition"):
 def console(d, name):
     path = os.path.join(d.rundir, "vms", name, "console.log")
     return open(path, "rb").read().decode(errors="replace") if os.path.exists(path) else ""
+
+
+def alive(pid):
+    """Running, and not a zombie (a VM whose daemon died is reparented to an
+    init that may be slow to reap it)."""
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except FileNotFoundError:
+        return False
+    return stat[stat.rindex(")") + 2] not in "ZX"
 
 
 def count_of(text):
@@ -265,3 +282,191 @@ def test_duplicate_names_and_uuids_are_refused(daemon, guests, tmp_path):
     r = daemon.vm("define", str(tmp_path / "two.json"), check=False)
     assert r.returncode == 1 and u.encode() in r.stderr and b"uuid:" in r.stderr
     assert daemon.states() == {"one": "shut off"}
+
+
+# --- lifecycle (test guests under KVM) ---------------------------------------
+
+def test_define_start_console_suspend_resume_destroy_undefine(daemon, guests, kvm, tmp_path):
+    daemon.define(tmp_path, **counter(guests, "c1"))
+    daemon.vm("start", "c1")
+    info = daemon.info("c1")
+    assert info["state"] == "running" and info["pid"] > 0
+    assert "c1" in daemon.vm("list").stdout.decode()
+    wait_for(lambda: count_of(console(daemon, "c1")) >= 2, what="the guest's COUNT lines")
+    assert console(daemon, "c1").startswith("PATTERN ")
+    r = daemon.vm("start", "c1", check=False)
+    assert r.returncode == 1 and b"already running" in r.stderr
+    r = daemon.vm("undefine", "c1", check=False)
+    assert r.returncode == 1 and b"destroy it first" in r.stderr
+
+    daemon.vm("suspend", "c1")
+    assert daemon.info("c1")["state"] == "paused"
+    time.sleep(0.3)
+    n = count_of(console(daemon, "c1"))
+    time.sleep(1)
+    assert count_of(console(daemon, "c1")) == n, "a paused guest went on counting"
+    daemon.vm("resume", "c1")
+    assert daemon.info("c1")["state"] == "running"
+    wait_for(lambda: count_of(console(daemon, "c1")) > n, what="counting after resume")
+
+    pid = daemon.info("c1")["pid"]
+    daemon.vm("destroy", "c1")
+    assert not alive(pid), "destroy left the process"
+    info = daemon.info("c1")
+    assert info["state"] == "shut off" and "pid" not in info
+    r = daemon.vm("destroy", "c1", check=False)
+    assert r.returncode == 1 and b"not running" in r.stderr
+    daemon.vm("undefine", "c1")
+    assert daemon.states() == {}
+
+
+def test_a_guest_that_powers_off_is_shut_off_and_console_shows_it(daemon, guests, kvm, tmp_path):
+    daemon.define(tmp_path, name="p1", memory=32, kernel=str(guests / "poweroff.bzImage"))
+    daemon.vm("start", "p1")
+    wait_for(lambda: daemon.info("p1")["state"] == "shut off", what="power-off")
+    info = daemon.info("p1")
+    assert info["exit_status"] == 0 and info["exit"] == "exited with status 0"
+    r = daemon.vm("console", "p1", timeout=20)
+    assert "POWEROFF" in r.stdout.decode()
+    # Started again, it runs again.
+    daemon.vm("start", "p1")
+    wait_for(lambda: console(daemon, "p1").count("POWEROFF") == 2, what="second boot")
+
+
+def test_console_follows_a_running_vm(vireo, daemon, guests, kvm, tmp_path):
+    daemon.define(tmp_path, **counter(guests, "f1"))
+    daemon.vm("start", "f1")
+    p = subprocess.Popen([vireo, "vm", "console", "f1", "--connect", daemon.sock],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    try:
+        lines = [p.stdout.readline() for _ in range(4)]
+        assert lines[0].startswith(b"PATTERN") and lines[3].startswith(b"COUNT 3 ")
+        daemon.vm("destroy", "f1")
+        p.stdout.read()
+        assert p.wait(timeout=10) == 0, "console did not end with its VM"
+    finally:
+        p.kill()
+
+
+def test_vm_killed_is_reported_crashed_with_signal_and_console(daemon, guests, kvm, tmp_path):
+    daemon.define(tmp_path, **counter(guests, "k1"))
+    daemon.vm("start", "k1")
+    wait_for(lambda: count_of(console(daemon, "k1")) >= 1, what="COUNT")
+    os.kill(daemon.info("k1")["pid"], signal.SIGKILL)
+    wait_for(lambda: daemon.info("k1")["state"] == "crashed", what="crashed")
+    info = daemon.info("k1")
+    assert info["exit"] == "killed by signal 9" and info["exit_status"] is None
+    assert "COUNT 1 SUM" in info["console_tail"]
+    assert len(info["console_tail"].splitlines()) <= 10
+    out = daemon.vm("info", "k1").stdout.decode()
+    assert "crashed" in out and "killed by signal 9" in out and "last console output" in out
+    assert "k1" not in daemon.vm("list").stdout.decode()
+    # A crashed VM starts again.
+    daemon.vm("start", "k1")
+    assert daemon.info("k1")["state"] == "running"
+
+
+def test_vm_outlives_kill9_of_the_daemon_and_is_found_again(daemon, guests, kvm, tmp_path):
+    daemon.define(tmp_path, **counter(guests, "s1"))
+    daemon.define(tmp_path, **counter(guests, "s2"))
+    daemon.vm("start", "s1")
+    daemon.vm("start", "s2")
+    daemon.vm("suspend", "s2")
+    pid1, pid2 = daemon.info("s1")["pid"], daemon.info("s2")["pid"]
+    daemon.kill9()
+    n = count_of(console(daemon, "s1"))
+    wait_for(lambda: count_of(console(daemon, "s1")) > n + 1, what="counting without a daemon")
+    os.kill(pid2, signal.SIGKILL)  # dies while no daemon watches
+    time.sleep(0.2)
+    daemon.start()
+    info = daemon.info("s1")
+    assert info["state"] == "running" and info["pid"] == pid1
+    info = daemon.info("s2")
+    assert info["state"] == "crashed" and info["exit_status"] is None
+    assert info["exit"].startswith("unknown")
+    # The new daemon drives the VM it did not start.
+    daemon.vm("suspend", "s1")
+    assert daemon.info("s1")["state"] == "paused"
+    daemon.vm("resume", "s1")
+    daemon.vm("destroy", "s1")
+    assert daemon.info("s1")["state"] == "shut off"
+    assert not alive(pid1)
+
+
+def test_a_recycled_pid_is_not_taken_for_the_vm(daemon, guests, kvm, tmp_path):
+    import sqlite3
+    daemon.define(tmp_path, **counter(guests, "r1"))
+    daemon.kill9()
+    # The store says r1 runs as this test's own pid, with another start time.
+    db = sqlite3.connect(os.path.join(daemon.state, "vireo.db"))
+    db.execute("UPDATE vms SET pid = ?, start_time = 1, state = 'running' WHERE name = 'r1'",
+               (os.getpid(),))
+    db.commit()
+    db.close()
+    daemon.start()
+    info = daemon.info("r1")
+    assert info["state"] == "crashed" and "pid" not in info
+
+
+def test_shutdown_waits_for_the_guest_then_says_it_did_not_stop(daemon, guests, kvm, tmp_path):
+    # The test guests ignore Ctrl-Alt-Del (Linux's answer to it, a power-off,
+    # is for the lab's Linux guests): the keys go in, the client waits for
+    # its --timeout and says the VM is still up; destroy then ends it.
+    daemon.define(tmp_path, **counter(guests, "h1"))
+    daemon.vm("start", "h1")
+    t0 = time.time()
+    r = daemon.vm("shutdown", "h1", "--timeout", "2", check=False)
+    assert r.returncode == 1 and b"did not stop within 2 s" in r.stderr
+    assert time.time() - t0 >= 2
+    assert daemon.info("h1")["state"] == "running"
+    daemon.vm("destroy", "h1")
+    r = daemon.vm("shutdown", "h1", check=False)
+    assert r.returncode == 1 and b"not running" in r.stderr
+
+
+def test_fifty_vms_defined_several_running(daemon, guests, kvm, tmp_path):
+    for i in range(50):
+        status, _ = api(daemon.sock, "POST", "/vms", counter(guests, f"vm{i:02d}"))
+        assert status == 201
+    running = [f"vm{i:02d}" for i in (3, 17, 29, 41)]
+    for name in running:
+        daemon.vm("start", name)
+    states = daemon.states()
+    assert len(states) == 50
+    assert {n for n, s in states.items() if s == "running"} == set(running)
+    listed = daemon.vm("list").stdout.decode().splitlines()[1:]
+    assert sorted(l.split()[0] for l in listed) == running
+    assert len(daemon.vm("list", "--all").stdout.decode().splitlines()) == 51
+    for name in running:
+        wait_for(lambda: count_of(console(daemon, name)) >= 1, what=f"{name} counting")
+    for name in running:
+        daemon.vm("destroy", name)
+    assert set(daemon.states().values()) == {"shut off"}
+
+
+def test_autostart_starts_a_vm_when_the_daemon_starts(daemon, guests, kvm, tmp_path):
+    daemon.define(tmp_path, **counter(guests, "a1"))
+    daemon.define(tmp_path, **counter(guests, "a2"))
+    daemon.vm("autostart", "a1", "on")
+    assert daemon.info("a1")["autostart"] is True
+    r = daemon.vm("autostart", "a1", "maybe", check=False)
+    assert r.returncode == 2
+    daemon.stop()
+    daemon.start()
+    assert daemon.states() == {"a1": "running", "a2": "shut off"}
+    daemon.vm("autostart", "a1", "off")
+    daemon.vm("destroy", "a1")
+
+
+def test_a_vm_that_cannot_start_is_reported(daemon, guests, kvm, tmp_path):
+    daemon.define(tmp_path, name="nok", kernel=str(tmp_path / "missing"))
+    r = daemon.vm("start", "nok", check=False)
+    assert r.returncode == 1 and b"kernel: " in r.stderr and b"No such file" in r.stderr
+    assert daemon.info("nok")["state"] == "shut off"
+    (tmp_path / "junk").write_bytes(b"not a kernel" * 100)
+    daemon.define(tmp_path, name="junk", kernel=str(tmp_path / "junk"))
+    r = daemon.vm("start", "junk", check=False)
+    assert r.returncode == 1 and b"ended at once (exit status 2)" in r.stderr
+    info = daemon.info("junk")
+    assert info["state"] == "crashed" and info["exit_status"] == 2
+    assert "vireo run" in info["console_tail"]
