@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -305,10 +306,44 @@ static bool only_space(const char *s, size_t n)
 	return true;
 }
 
+/* The text gets a terminating NUL, which json-c needs to see a bare
+ * value ("null", "12") end. */
+static int parse_text(struct json_tokener *tok, const char *text, size_t len,
+		      struct defn *d, struct verr *err)
+{
+	char *copy = malloc(len + 1);
+	json_object *root;
+	size_t end;
+	int rc;
+
+	if (!copy)
+		return verr_set(err, ENOMEM, "out of memory");
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	root = json_tokener_parse_ex(tok, copy, (int)len + 1);
+	end = json_tokener_get_parse_end(tok);
+	if (end > len)
+		end = len;
+	if (!root && json_tokener_get_error(tok) == json_tokener_success) {
+		rc = verr_set(err, EINVAL, "the definition must be a JSON object, not null");
+	} else if (!root) {
+		enum json_tokener_error e = json_tokener_get_error(tok);
+		rc = verr_set(err, EINVAL, "malformed JSON at byte %zu: %s", end,
+			      e == json_tokener_continue ? "unexpected end of the text"
+							 : json_tokener_error_desc(e));
+	} else if (!only_space(copy + end, len - end)) {
+		rc = verr_set(err, EINVAL, "malformed JSON: text after the object at byte %zu", end);
+	} else {
+		rc = parse_object(root, d, err);
+	}
+	json_object_put(root);
+	free(copy);
+	return rc;
+}
+
 int defn_parse(const char *text, size_t len, struct defn *d, struct verr *err)
 {
 	struct json_tokener *tok;
-	json_object *root;
 	int rc;
 
 	memset(d, 0, sizeof(*d));
@@ -322,20 +357,7 @@ int defn_parse(const char *text, size_t len, struct defn *d, struct verr *err)
 	tok = json_tokener_new_ex(32);
 	if (!tok)
 		return verr_set(err, ENOMEM, "out of memory");
-	root = json_tokener_parse_ex(tok, text, (int)len);
-	if (!root) {
-		enum json_tokener_error e = json_tokener_get_error(tok);
-		rc = verr_set(err, EINVAL, "malformed JSON at byte %zu: %s",
-			      json_tokener_get_parse_end(tok), e == json_tokener_continue ?
-			      "unexpected end of the text" : json_tokener_error_desc(e));
-	} else if (!only_space(text + json_tokener_get_parse_end(tok),
-			       len - json_tokener_get_parse_end(tok))) {
-		rc = verr_set(err, EINVAL, "malformed JSON: text after the object at byte %zu",
-			      json_tokener_get_parse_end(tok));
-	} else {
-		rc = parse_object(root, d, err);
-	}
-	json_object_put(root);
+	rc = parse_text(tok, text, len, d, err);
 	json_tokener_free(tok);
 	return rc;
 }
