@@ -173,7 +173,7 @@ def test_vireo_ecam(vireo, guests, kvm, tmp_path, fmt, with_disk):
     rc, out, err = vireo_run(vireo, image(guests, "ecam", fmt),
                              f"platform=vireo min_functions={want}", extra=extra)
     assert_pass("ecam", rc, out, err)
-    assert "MCFG: 1 entries, segment 0 at 0xe0000000, buses 0-255" in out, out
+    assert "MCFG: 1 entries, segment 0 at 0xe0000000, buses 0-0" in out, out
     assert ecam_functions(out) == want, out
     assert "PCI: 00:00.0 1b36:0008 agrees" in out, out
     assert "1af4:1044 agrees" in out, out

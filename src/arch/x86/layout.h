@@ -25,10 +25,14 @@
 #define X86_HIGH_MEM 0x100000ull  /* 1 MiB: kernels load here */
 #define X86_LOWMEM_MAX 0xc0000000ull  /* 3 GiB: the PCI hole starts here */
 #define X86_4G 0x100000000ull
-/* PCI Express ECAM: buses 0..255, 1 MiB each; the 32-bit PCI MMIO window
- * is [X86_LOWMEM_MAX, X86_PCI_ECAM_BASE). */
+/* PCI Express ECAM, 1 MiB per bus, for the buses the machine has: bus 0
+ * only (no bridges). The MCFG's last bus becomes Linux's pcibios_last_bus,
+ * and Linux then probes every bus up to it for peer host bridges through
+ * conf1: with buses 0-255 that was 16,700 port I/O exits (8,160 reads), 1.4 s
+ * of a nested boot. The 32-bit PCI MMIO window is
+ * [X86_LOWMEM_MAX, X86_PCI_ECAM_BASE). */
 #define X86_PCI_ECAM_BASE 0xe0000000ull
-#define X86_PCI_ECAM_BUSES 256u
+#define X86_PCI_ECAM_BUSES 1u
 #define X86_PCI_ECAM_SIZE ((uint64_t)X86_PCI_ECAM_BUSES << 20)
 #define X86_IOAPIC_ADDR 0xfec00000u
 #define X86_LAPIC_ADDR 0xfee00000u

@@ -107,7 +107,7 @@ static void check_vireo_memory(void)
 	CHECK(has_range(0x9fc00, 0xa0000, 2), "no reserved EBDA entry [0x9fc00, 0xa0000)");
 	CHECK(has_range(0xe0000, 0x100000, 2), "no reserved entry [0xe0000, 0x100000)");
 	CHECK(has_range(0x100000, low, 1), "no RAM entry [1 MiB, %lx)", low);
-	CHECK(has_range(0xe0000000, 0xf0000000, 2), "no reserved ECAM entry [0xe0000000, 0xf0000000)");
+	CHECK(has_range(0xe0000000, 0xe0100000, 2), "no reserved ECAM entry [0xe0000000, 0xe0100000) (bus 0)");
 	if (mem > 3 * gib)
 		CHECK(has_range(4 * gib, 4 * gib + mem - low, 1), "no RAM entry above 4 GiB");
 	CHECK(bootinfo.nmem == 5 + (mem > 3 * gib), "%d memory map entries", bootinfo.nmem);
