@@ -187,6 +187,7 @@ int accel_supported_cpuid(struct accel_vm *vm, struct x86_cpuid_entry **out, uns
 	size_t sz = sizeof(struct kvm_cpuid2) + MAX_CPUID_ENTRIES * sizeof(struct kvm_cpuid_entry2);
 	struct kvm_cpuid2 *c = calloc(1, sz);
 	struct x86_cpuid_entry *e;
+	bool tsc_deadline = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
 
 	if (!c)
 		return verr_set(err, ENOMEM, "out of memory");
@@ -205,6 +206,12 @@ int accel_supported_cpuid(struct accel_vm *vm, struct x86_cpuid_entry **out, uns
 		e[i] = (struct x86_cpuid_entry){ k->function, k->index,
 			k->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX ? X86_CPUID_FLAG_SIGNIFICANT_INDEX : 0,
 			k->eax, k->ebx, k->ecx, k->edx };
+		/* KVM leaves the TSC-deadline timer out of this list (api.rst):
+		 * its in-kernel LAPIC has one when the capability says so. Linux
+		 * then neither calibrates the LAPIC timer nor programs it through
+		 * its initial count ("TSC deadline timer available"). */
+		if (k->function == 1 && tsc_deadline)
+			e[i].ecx |= 1u << 24;
 	}
 	*n = c->nent;
 	*out = e;

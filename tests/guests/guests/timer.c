@@ -7,6 +7,7 @@
  * off by far more; a loaded host adds jitter to the RTC edges).  Command line:
  *   timer_hz=N       programmed rate (default 1000)
  *   nopmtimer        skip the PM timer check (firmware leaves it off)
+ *   tscdeadline      CPUID must offer the TSC-deadline timer (leaf 1 ECX 24)
  */
 #include "rt.h"
 
@@ -25,6 +26,10 @@ void guest_main(void)
 {
 	uint64_t hz = cmdline_u64("timer_hz", 1000);
 	CHECK(hz >= 10 && hz <= 100000, "timer_hz=%lu out of range", hz);
+	uint32_t r[4];
+	cpuid(1, 0, r);
+	printf("TIMER: TSC deadline %s\n", r[2] & (1u << 24) ? "offered" : "not offered");
+	CHECK(!cmdline_has("tscdeadline") || (r[2] & (1u << 24)), "CPUID 1 ECX bit 24 (TSC deadline) is clear");
 	lapic_write(0xf0, 0x1ff);
 	lapic_write(0x3e0, 0x3);				/* divide by 16 */
 	lapic_write(0x320, TIMER_VECTOR | 1u << 17);		/* periodic */
