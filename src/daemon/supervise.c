@@ -184,7 +184,7 @@ static int check_file(const char *field, const char *path, int mode, struct verr
 /* The usual mistakes, named by field before a process is spent on them. */
 static int check_files(const struct defn *def, struct verr *err)
 {
-	char field[32];
+	char field[48];
 	int rc = check_file("kernel", def->kernel, R_OK, err);
 
 	if (rc == 0)
@@ -223,7 +223,7 @@ int sup_start(struct daemon *d, struct store_vm *vm, struct verr *err)
 		return rc;
 	}
 	d->children[d->n_children].pid = pid;
-	snprintf(d->children[d->n_children++].name, STORE_NAME_MAX + 1, "%s", vm->name);
+	memcpy(d->children[d->n_children++].name, vm->name, sizeof(vm->name));
 	memset(&vm->run, 0, sizeof(vm->run));
 	vm->run.pid = pid;
 	if (proc_start_time(pid, &vm->run.start_time) < 0)
@@ -253,7 +253,7 @@ int sup_destroy(struct daemon *d, struct store_vm *vm, struct verr *err)
 
 	sup_refresh(d, vm);
 	if (!is_active(vm))
-		return verr_set(err, EINVAL, "%s is not running", vm->name);
+		return verr_set(err, EPERM, "%s is not running", vm->name);
 	pid = (pid_t)vm->run.pid;
 	vm->run.stop_requested = true;
 	save_run(d, vm->name, &vm->run);
@@ -307,7 +307,7 @@ int sup_shutdown(struct daemon *d, struct store_vm *vm, struct verr *err)
 
 	sup_refresh(d, vm);
 	if (!is_active(vm))
-		return verr_set(err, EINVAL, "%s is not running", vm->name);
+		return verr_set(err, EPERM, "%s is not running", vm->name);
 	rc = vm_call(d, vm, "PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}", err);
 	if (rc < 0)
 		return rc;
@@ -322,7 +322,7 @@ int sup_pause(struct daemon *d, struct store_vm *vm, bool pause, struct verr *er
 
 	sup_refresh(d, vm);
 	if (!is_active(vm))
-		return verr_set(err, EINVAL, "%s is not running", vm->name);
+		return verr_set(err, EPERM, "%s is not running", vm->name);
 	rc = vm_call(d, vm, "PATCH", "/vm", pause ? "{\"state\": \"Paused\"}"
 						 : "{\"state\": \"Resumed\"}", err);
 	if (rc < 0)

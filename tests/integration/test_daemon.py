@@ -316,6 +316,7 @@ def test_define_start_console_suspend_resume_destroy_undefine(daemon, guests, kv
     assert info["state"] == "shut off" and "pid" not in info
     r = daemon.vm("destroy", "c1", check=False)
     assert r.returncode == 1 and b"not running" in r.stderr
+    assert api(daemon.sock, "POST", "/vms/c1/suspend")[0] == 409
     daemon.vm("undefine", "c1")
     assert daemon.states() == {}
 
