@@ -471,3 +471,23 @@ def test_a_vm_that_cannot_start_is_reported(daemon, guests, kvm, tmp_path):
     info = daemon.info("junk")
     assert info["state"] == "crashed" and info["exit_status"] == 2
     assert "vireo run" in info["console_tail"]
+
+
+def test_two_clients_starting_one_vm_are_serialised(daemon, guests, kvm, tmp_path):
+    import threading
+    daemon.define(tmp_path, **counter(guests, "race"))
+    results = []
+
+    def start():
+        results.append(api(daemon.sock, "POST", "/vms/race/start"))
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    statuses = sorted(s for s, _ in results)
+    assert statuses == [204, 409, 409, 409], results
+    assert all("already running" in b["error"] for s, b in results if s == 409)
+    assert len([v for v in vm_pids(daemon)]) == 1
+    daemon.vm("destroy", "race")
