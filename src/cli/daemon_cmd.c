@@ -5,10 +5,12 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/log.h"
+#include "core/size.h"
 #include "daemon/daemon.h"
 
 static void daemon_usage(FILE *out)
@@ -24,6 +26,8 @@ static void daemon_usage(FILE *out)
 		"      --state-dir DIR   persistent state (default /var/lib/vireo)\n"
 		"      --run-dir DIR     sockets, VM API sockets and console logs\n"
 		"                        (default /run/vireo)\n"
+		"      --console-max SIZE  rotate a VM's console.log to console.log.1\n"
+		"                        past SIZE (default 1M)\n"
 		"  -v, --verbose         more log output (repeat for debug)\n"
 		"  -h, --help            this help\n"
 		"\n"
@@ -43,11 +47,25 @@ static int set_dir(char *dst, size_t size, const char *src, const char *opt)
 	return 0;
 }
 
+static int set_console_max(struct daemon_opts *o, const char *s)
+{
+	struct verr err = { 0 };
+	uint64_t v;
+
+	if (size_parse(s, 0, &v, &err) < 0 || v < 256 || v > (1ull << 32)) {
+		fprintf(stderr, "vireo daemon: --console-max must be 256 bytes to 4G, not '%s'\n", s);
+		return -1;
+	}
+	o->console_max = (unsigned long)v;
+	return 0;
+}
+
 static int parse(int argc, char **argv, struct daemon_opts *o, int *verbose)
 {
 	static const struct option opts[] = {
 		{ "state-dir", required_argument, NULL, 's' },
 		{ "run-dir", required_argument, NULL, 'r' },
+		{ "console-max", required_argument, NULL, 'm' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -67,6 +85,8 @@ static int parse(int argc, char **argv, struct daemon_opts *o, int *verbose)
 			return -1;
 		if (c == 'v')
 			(*verbose)++;
+		if (c == 'm' && set_console_max(o, optarg) < 0)
+			return -1;
 		if (c == '?' || c == ':') {
 			fprintf(stderr, "vireo daemon: bad option '%s' (see 'vireo daemon --help')\n",
 				argv[optind - 1]);
@@ -82,7 +102,7 @@ static int parse(int argc, char **argv, struct daemon_opts *o, int *verbose)
 
 int cmd_daemon(int argc, char **argv)
 {
-	struct daemon_opts o = { "/var/lib/vireo", "/run/vireo" };
+	struct daemon_opts o = { "/var/lib/vireo", "/run/vireo", 1ul << 20 };
 	struct verr err = { 0 };
 	sigset_t set;
 	int verbose = 0, rc = parse(argc, argv, &o, &verbose);

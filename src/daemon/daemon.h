@@ -14,6 +14,7 @@
 struct daemon_opts {
 	char state_dir[PATH_MAX - 64];
 	char run_dir[PATH_MAX - 64];
+	unsigned long console_max;  /* bytes of console.log before rotation */
 };
 
 /*

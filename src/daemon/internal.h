@@ -15,8 +15,6 @@
 #include "store/store.h"
 
 #define DAEMON_MAX_CHILDREN 1024
-/* The console log is rotated (one old file kept) past this size. */
-#define DAEMON_CONSOLE_MAX (1u << 20)
 
 /* A VM process this daemon forked (so waitpid tells how it ended). */
 struct daemon_child {

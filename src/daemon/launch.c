@@ -2,7 +2,7 @@
 /*
  * `vireo run` for a definition. The VM's stdout and stderr go into a pipe
  * read by a logger process that appends to console.log and rotates it to
- * console.log.1 past DAEMON_CONSOLE_MAX; both are in sessions of their own,
+ * console.log.1 past --console-max bytes; both are in sessions of their own,
  * so a signal to the daemon's terminal or its death leaves them running.
  */
 #include "daemon/launch.h"
@@ -114,6 +114,7 @@ int launch_prepare(struct launch *l, const struct daemon *d, const struct defn *
 				sizeof(l->api_sock) - 1);
 	sup_paths(d, def->name, "console.log", l->log, sizeof(l->log));
 	sup_paths(d, def->name, "console.log.1", l->log_old, sizeof(l->log_old));
+	l->log_max = d->opts.console_max;
 	snprintf(dir, sizeof(dir), "%s/vms", d->opts.run_dir);
 	rc = make_dir(dir, err);
 	sup_paths(d, def->name, "", dir, sizeof(dir));
@@ -151,12 +152,38 @@ static void reset_signals(void)
 	signal(SIGPIPE, SIG_DFL);
 }
 
-/* The logger's whole life; only async-signal-safe calls. */
+/* Appends to the log, rotating it whenever the next byte would pass the
+ * cap; returns the log's new size. Only async-signal-safe calls. */
+static unsigned long log_write(const struct launch *l, int *out, unsigned long size,
+			       const char *buf, size_t n)
+{
+	size_t chunk;
+
+	while (n && *out >= 0) {
+		if (size >= l->log_max) {
+			close(*out);
+			rename(l->log, l->log_old);
+			*out = open_log(l->log);
+			size = 0;
+			continue;
+		}
+		chunk = n < l->log_max - size ? n : l->log_max - size;
+		if (write(*out, buf, chunk) != (ssize_t)chunk)
+			break;
+		size += chunk;
+		buf += chunk;
+		n -= chunk;
+	}
+	return size;
+}
+
+/* The logger's whole life: a reader of the VM's output until it ends. */
 static void run_logger(const struct launch *l, int in)
 {
 	char buf[4096];
-	off_t size;
+	unsigned long size;
 	ssize_t n;
+	off_t end;
 	int out;
 
 	reset_signals();
@@ -164,21 +191,14 @@ static void run_logger(const struct launch *l, int in)
 	dup2(in, 0);
 	close_range(1, ~0u, 0);
 	out = open_log(l->log);
-	size = out >= 0 ? lseek(out, 0, SEEK_END) : 0;
+	end = out >= 0 ? lseek(out, 0, SEEK_END) : 0;
+	size = end > 0 ? (unsigned long)end : 0;
 	while ((n = read(0, buf, sizeof(buf))) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
 			break;
-		}
-		if (out >= 0 && size + n > (off_t)DAEMON_CONSOLE_MAX) {
-			close(out);
-			rename(l->log, l->log_old);
-			out = open_log(l->log);
-			size = 0;
-		}
-		if (out >= 0 && write(out, buf, (size_t)n) == n)
-			size += n;
+		size = log_write(l, &out, size, buf, (size_t)n);
 	}
 	_exit(0);
 }

@@ -21,6 +21,7 @@ struct launch {
 	char api_sock[108];
 	char log[PATH_MAX];
 	char log_old[PATH_MAX];
+	unsigned long log_max;
 };
 
 int launch_prepare(struct launch *l, const struct daemon *d, const struct defn *def,

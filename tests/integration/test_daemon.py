@@ -29,9 +29,9 @@ class Daemon:
         self.ro = os.path.join(self.rundir, "vireod-ro.sock")
         self.proc = None
 
-    def start(self):
+    def start(self, *extra):
         self.proc = subprocess.Popen([self.vireo, "daemon", "--state-dir", self.state,
-                                      "--run-dir", self.rundir], stdin=subprocess.DEVNULL,
+                                      "--run-dir", self.rundir, *extra], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         # A killed daemon leaves its socket files: wait for this one to answer.
         deadline = time.time() + 10
@@ -491,3 +491,20 @@ def test_two_clients_starting_one_vm_are_serialised(daemon, guests, kvm, tmp_pat
     assert all("already running" in b["error"] for s, b in results if s == 409)
     assert len([v for v in vm_pids(daemon)]) == 1
     daemon.vm("destroy", "race")
+
+
+def test_console_log_is_capped_and_rotated(daemon, guests, kvm, tmp_path):
+    daemon.stop()
+    daemon.start("--console-max", "256")
+    daemon.define(tmp_path, name="chatty", memory=32, kernel=str(guests / "demo.bzImage"),
+                  cmdline="x" * 200)
+    daemon.vm("start", "chatty")
+    wait_for(lambda: daemon.info("chatty")["state"] == "shut off", what="power-off")
+    log = os.path.join(daemon.rundir, "vms", "chatty", "console.log")
+    assert 0 < os.path.getsize(log) <= 256
+    assert os.path.getsize(log + ".1") == 256
+    # Nothing lost at the seam: the newest bytes are the old file's tail + the log.
+    tail = open(log + ".1", "rb").read() + open(log, "rb").read()
+    assert len(tail) > 256 and b"PASS demo" in tail
+    r = run([daemon.vireo, "daemon", "--console-max", "12", "--state-dir", daemon.root + "/x"])
+    assert r.returncode == 2 and b"--console-max" in r.stderr
