@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Guest RAM: one memfd (so vhost-user back ends and snapshots can share it),
+ * Guest RAM: anonymous memory with transparent huge pages (see
+ * guest_mem_create), or a snapshot's memory file mapped copy-on-write,
  * mapped once into vireo, exposed to the guest as up to a few regions of
  * guest-physical space. Every access from device or loader code goes through
  * guest_mem_ptr(), which checks the whole range lies in one region.
@@ -19,15 +20,15 @@
 struct guest_mem_region {
 	uint64_t gpa;
 	uint64_t size;
-	uint64_t fd_offset;   /* where the region starts inside the memfd */
+	uint64_t fd_offset;   /* where the region starts inside the mapping (and file) */
 	uint8_t *hva;
 };
 
 struct guest_mem {
-	int fd;
-	bool private_file;    /* a snapshot file mapped copy-on-write, not a memfd */
-	uint64_t size;        /* bytes in the memfd */
-	uint8_t *base;        /* the memfd mapped at once, MAP_SHARED */
+	int fd;               /* the memory file, or -1 for anonymous RAM */
+	bool private_file;    /* a snapshot file mapped copy-on-write */
+	uint64_t size;        /* bytes of guest RAM */
+	uint8_t *base;        /* all of it, mapped at once */
 	unsigned nregions;
 	struct guest_mem_region regions[GUEST_MEM_MAX_REGIONS];
 };
@@ -38,7 +39,7 @@ int guest_mem_create(struct guest_mem *m, uint64_t size, struct verr *err);
 int guest_mem_open_file(struct guest_mem *m, const char *path, uint64_t size, struct verr *err);
 void guest_mem_destroy(struct guest_mem *m);
 
-/* Expose [fd_offset, fd_offset+size) of the memfd at guest address gpa. */
+/* Expose [fd_offset, fd_offset+size) of the mapping at guest address gpa. */
 int guest_mem_add_region(struct guest_mem *m, uint64_t gpa, uint64_t fd_offset, uint64_t size,
 			 struct verr *err);
 

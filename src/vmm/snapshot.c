@@ -180,8 +180,8 @@ static bool page_is_zero(const uint8_t *p)
 }
 
 /* Full image: only non-zero data is written, so the file stays sparse. For
- * memfd RAM the holes are known from SEEK_DATA; a privately mapped file
- * (a restored VM) is scanned page by page. */
+ * RAM in a file the holes are known from SEEK_DATA; anonymous RAM and a
+ * privately mapped file (a restored VM) are scanned page by page. */
 static int write_full(struct vm *vm, int fd, const char *path, struct verr *err)
 {
 	const struct guest_mem *m = &vm->mem;
@@ -189,7 +189,7 @@ static int write_full(struct vm *vm, int fd, const char *path, struct verr *err)
 
 	while (off < m->size) {
 		uint64_t end = m->size;
-		if (!m->private_file) {
+		if (m->fd >= 0 && !m->private_file) {
 			off_t d = lseek(m->fd, (off_t)off, SEEK_DATA);
 			if (d < 0)
 				break; /* ENXIO: no more data */
