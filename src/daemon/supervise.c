@@ -308,12 +308,11 @@ int sup_shutdown(struct daemon *d, struct store_vm *vm, struct verr *err)
 	sup_refresh(d, vm);
 	if (!is_active(vm))
 		return verr_set(err, EPERM, "%s is not running", vm->name);
+	/* No stop_requested: a guest that obeys powers off or resets, and vireo
+	 * run ends with status 0 (shut off) either way; one that ignores the
+	 * keys and crashes later is a crash. */
 	rc = vm_call(d, vm, "PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}", err);
-	if (rc < 0)
-		return rc;
-	vm->run.stop_requested = true;
-	save_run(d, vm->name, &vm->run);
-	return 0;
+	return rc < 0 ? rc : 0;
 }
 
 int sup_pause(struct daemon *d, struct store_vm *vm, bool pause, struct verr *err)
