@@ -107,6 +107,29 @@ static int restore_msrs(struct accel_vcpu *v, const uint8_t *p, uint32_t len, st
 	return 0;
 }
 
+/* KVM drops a write of IA32_TSC_DEADLINE unless the LAPIC timer is already
+ * in TSC-deadline mode, so the deadline goes in again after KVM_SET_LAPIC
+ * (and after IA32_TSC, which it is measured against). Without this, a
+ * restored Linux vCPU sleeping on its timer never woke. */
+static int restore_tsc_deadline(struct accel_vcpu *v, const uint8_t *p, uint32_t len,
+				struct verr *err)
+{
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e;
+	} m = { .h.nmsrs = 1 };
+
+	for (uint32_t off = 0; off + sizeof(m.e) <= len; off += sizeof(m.e)) {
+		memcpy(&m.e, p + off, sizeof(m.e));
+		if (m.e.index != 0x6e0)
+			continue;
+		if (ioctl(v->fd, KVM_SET_MSRS, &m) < 0)
+			return fail(err, "KVM_SET_MSRS (IA32_TSC_DEADLINE)");
+		return 0;
+	}
+	return 0;
+}
+
 static int save_cpuid(struct accel_vcpu *v, struct vbuf *out, struct verr *err)
 {
 	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + MAX_CPUID * sizeof(struct kvm_cpuid_entry2));
@@ -292,7 +315,7 @@ int accel_vcpu_restore(struct accel_vcpu *v, const uint8_t *blob, size_t len, st
 
 	/* Order matters: CPUID before anything that depends on features,
 	 * special registers (APIC base) before the LAPIC, events after regs,
-	 * the MP state last. */
+	 * the TSC deadline after the LAPIC, the MP state last. */
 	if (rc == 0)
 		rc = restore_cpuid(v, &r, err);
 	if (rc == 0)
@@ -309,6 +332,8 @@ int accel_vcpu_restore(struct accel_vcpu *v, const uint8_t *blob, size_t len, st
 		rc = set_fixed(v, &r, T_EVENTS, KVM_SET_VCPU_EVENTS, sizeof(struct kvm_vcpu_events), "KVM_SET_VCPU_EVENTS", err);
 	if (rc == 0)
 		rc = set_fixed(v, &r, T_LAPIC, KVM_SET_LAPIC, sizeof(struct kvm_lapic_state), "KVM_SET_LAPIC", err);
+	if (rc == 0)
+		rc = restore_tsc_deadline(v, r.val[T_MSRS], r.len[T_MSRS], err);
 	if (rc == 0)
 		rc = set_fixed(v, &r, T_DEBUGREGS, KVM_SET_DEBUGREGS, sizeof(struct kvm_debugregs), "KVM_SET_DEBUGREGS", err);
 	if (rc == 0)
