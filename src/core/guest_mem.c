@@ -32,7 +32,12 @@ static uint8_t *map_ram(uint64_t size)
 		munmap(p, head);
 	if (len - head > rsize)
 		munmap((uint8_t *)a + rsize, len - head - rsize);
-	(void)madvise((void *)a, rsize, MADV_HUGEPAGE);   /* a hint: fine if refused */
+	/* Not the first 2 MiB: there the loader writes a few pages (boot page
+	 * tables, zero page, ACPI and MP tables) and a guest touches little
+	 * more, and one huge page would be 2 MiB to zero and keep (a fifth of
+	 * vireo's CPU time for a guest that only stops). A hint: fine if refused. */
+	if (rsize > HUGE_2M)
+		(void)madvise((uint8_t *)a + HUGE_2M, rsize - HUGE_2M, MADV_HUGEPAGE);
 	return (uint8_t *)a;
 }
 
