@@ -315,7 +315,7 @@ def med(xs):
 
 
 def report(runs, have_vhost):
-    print(f"\n{'row':<24} {'vireo':>11} {'QEMU':>11} {'v/Q':>6}   "
+    print(f"\n{'row':<24} {'vireo':>11} {'QEMU':>11} {'v/Q':>6} {'paired':>6}   "
           f"{'CPU s/GB: vireo':>15} {'QEMU':>7} {'v/Q':>5}   {'VMM-only: vireo':>15} "
           f"{'QEMU':>7} {'v/Q':>5}   spread vireo | QEMU")
     pairs = [("qemu", k, n) for k, n in row_names("vireo")]
@@ -335,8 +335,12 @@ def report(runs, have_vhost):
         vr, vc, vv = figs("vireo")
         qr, qc, qv = figs(peer)
         unit = "IOPS" if "K qd" in name else "MB/s"   # as figs() computes them
+        # The same round's runs are next to each other in time: the median
+        # of their ratios is less moved by load that comes and goes on a
+        # shared host than the ratio of the medians.
+        paired = med([v / q for v, q in zip(vr, qr)])
         print(f"{name:<24} {med(vr):>6.0f} {unit} {med(qr):>6.0f} {unit} "
-              f"{med(vr) / med(qr):>5.2f}x   {med(vc):>15.1f} {med(qc):>7.1f} "
+              f"{med(vr) / med(qr):>5.2f}x {paired:>5.2f}x   {med(vc):>15.1f} {med(qc):>7.1f} "
               f"{med(vc) / med(qc):>5.2f}   {med(vv):>15.1f} {med(qv):>7.1f} "
               f"{med(vv) / med(qv) if med(qv) > 0 else float('nan'):>5.2f}   "
               f"{min(vr):.0f}-{max(vr):.0f} | {min(qr):.0f}-{max(qr):.0f}")
