@@ -54,6 +54,7 @@ static const struct {
 	{ "suspend", "NAME", "pause a running VM" },
 	{ "resume", "NAME", "resume a paused VM" },
 	{ "autostart", "NAME on|off", "start the VM whenever the daemon starts" },
+	{ "stats", "NAME", "show a running VM's CPU time, memory and exit counters" },
 	{ "console", "NAME", "show the VM's console output and follow it (Ctrl-] detaches)" },
 };
 #define N_VERBS (sizeof(verbs) / sizeof(verbs[0]))
@@ -332,7 +333,7 @@ static int do_info(const struct vm_args *a, const char *path)
 	return code;
 }
 
-static int do_dumpconfig(const struct vm_args *a, const char *path)
+static int print_get(const struct vm_args *a, const char *path)
 {
 	json_object *o = NULL;
 	int code = call(a, "GET", path, NULL, &o);
@@ -538,7 +539,11 @@ static int dispatch(const struct vm_args *a)
 		return do_info(a, path);
 	if (strcmp(v, "dumpconfig") == 0) {
 		strcat(path, "/config");
-		return do_dumpconfig(a, path);
+		return print_get(a, path);
+	}
+	if (strcmp(v, "stats") == 0) {
+		strcat(path, "/stats");
+		return print_get(a, path);
 	}
 	if (strcmp(v, "undefine") == 0)
 		return call(a, "DELETE", path, NULL, NULL);

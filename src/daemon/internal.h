@@ -34,6 +34,8 @@ struct daemon {
 /* proc.c: process identity from /proc. */
 int proc_start_time(pid_t pid, uint64_t *start_time);
 bool proc_is(pid_t pid, uint64_t start_time);
+/* CPU time (user + system) and resident memory of a process. */
+int proc_usage(pid_t pid, uint64_t *cpu_ms, uint64_t *rss_bytes);
 
 /* vmapi.c: one HTTP request to a VM's API socket; *status is the HTTP status,
  * resp (NUL-terminated, truncated to size) the body. */
@@ -50,6 +52,9 @@ int sup_start(struct daemon *d, struct store_vm *vm, struct verr *err);
 int sup_destroy(struct daemon *d, struct store_vm *vm, struct verr *err);
 int sup_shutdown(struct daemon *d, struct store_vm *vm, struct verr *err);
 int sup_pause(struct daemon *d, struct store_vm *vm, bool pause, struct verr *err);
+/* The VM's counters: its process's CPU time and RSS, and the VM API's
+ * GET /vireo/stats; *out is a json_object for the caller to put. */
+int sup_stats(struct daemon *d, struct store_vm *vm, void **out, struct verr *err);
 void sup_recover(struct daemon *d);
 /* The last lines of the VM's console log, malloc'd (NULL when none). */
 char *sup_console_tail(const struct daemon *d, const char *name, size_t max_bytes);

@@ -225,6 +225,14 @@ static void one_vm(struct daemon *d, const char *method, char *rest, const char 
 	} else if (strcmp(method, "GET") == 0 && strcmp(action, "config") == 0) {
 		r->status = 200;
 		r->body = json_tokener_parse(vm.config);
+	} else if (strcmp(method, "GET") == 0 && strcmp(action, "stats") == 0) {
+		void *stats = NULL;
+		if (sup_stats(d, &vm, &stats, &err) < 0) {
+			from_verr(r, &err);
+		} else {
+			r->status = 200;
+			r->body = stats;
+		}
 	} else if ((rc = vm_action(d, &vm, method, action, body, len, &err)) == -ENOSYS) {
 		set_error(r, 405, "method not allowed on this path");
 	} else if (rc < 0) {

@@ -331,6 +331,34 @@ int sup_pause(struct daemon *d, struct store_vm *vm, bool pause, struct verr *er
 	return 0;
 }
 
+int sup_stats(struct daemon *d, struct store_vm *vm, void **out, struct verr *err)
+{
+	char sock[PATH_MAX], resp[1024];
+	uint64_t cpu_ms, rss;
+	json_object *o;
+	int status;
+
+	sup_refresh(d, vm);
+	if (!is_active(vm))
+		return verr_set(err, EPERM, "%s is not running", vm->name);
+	if (proc_usage((pid_t)vm->run.pid, &cpu_ms, &rss) < 0)
+		return verr_set(err, EIO, "cannot read the usage of process %d",
+				(int)vm->run.pid);
+	sup_paths(d, vm->name, "api.sock", sock, sizeof(sock));
+	if (vmapi_call(sock, "GET", "/vireo/stats", NULL, &status, resp, sizeof(resp), err) < 0)
+		return -EIO;
+	o = status == 200 ? json_tokener_parse(resp) : NULL;
+	if (!json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		return verr_set(err, EIO, "the VM's API gave no stats (HTTP %d)", status);
+	}
+	json_object_object_add(o, "cpu_time_ms", json_object_new_int64((int64_t)cpu_ms));
+	json_object_object_add(o, "rss_bytes", json_object_new_int64((int64_t)rss));
+	json_object_object_add(o, "pid", json_object_new_int64(vm->run.pid));
+	*out = o;
+	return 0;
+}
+
 /* A new daemon: VMs whose process lives on are running again under it;
  * the others ended while no daemon watched. */
 void sup_recover(struct daemon *d)
