@@ -5,6 +5,7 @@ states that follow the processes' truth, and every bad input refused with a
 message naming the field. VMs are the project's test guests, run natively."""
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -124,7 +125,9 @@ def alive(pid):
 
 
 def count_of(text):
-    counts = [int(l.split()[1]) for l in text.splitlines() if l.startswith("COUNT ")]
+    """The counter guest's last COUNT, from whole lines only: the log may be
+    read while a line is half written."""
+    counts = [int(m.group(1)) for m in re.finditer(r"^COUNT (\d+) SUM \w+\r?\n", text, re.M)]
     return counts[-1] if counts else 0
 
 
