@@ -31,6 +31,7 @@ run as "vireo-before" in the same rounds)
 import os
 import pathlib
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -125,8 +126,17 @@ def command(vmm, cpus, devs, disk, initrd, extra=""):
 
 
 def boot(cmd):
-    r = subprocess.run([str(MEASURE)] + cmd, stdin=subprocess.DEVNULL,
-                       capture_output=True, timeout=300)
+    # its own session, so that a boot that hangs is killed with its VMM
+    p = subprocess.Popen([str(MEASURE)] + cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        stdout, stderr = p.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        stdout, stderr = p.communicate()
+        raise RuntimeError(f"{cmd[0]} still running after 300 s:\n"
+                           f"{stdout.decode(errors='replace')[-3000:]}")
+    r = subprocess.CompletedProcess(cmd, p.returncode, stdout, stderr)
     out = r.stdout.decode(errors="replace")
     last = out.strip().splitlines()[-1].split()
     wall, cpu, rss, code = float(last[0]), float(last[1]), int(last[2]), int(last[3])
@@ -166,6 +176,8 @@ def bench():
                 order = VMMS if rnd % 2 == 0 else VMMS[::-1]
                 for v in order:
                     samples[v].append(boot(command(v, cpus, devs == "devs", disk, initrd))[0])
+                    if os.environ.get("BENCH_VERBOSE"):
+                        print(v, cpus, devs, samples[v][-1], file=sys.stderr, flush=True)
             med = {v: {k: statistics.median(s[k] for s in samples[v]) for k in samples[v][0]}
                    for v in VMMS}
             for v in VMMS:
