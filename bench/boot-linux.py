@@ -43,6 +43,7 @@ import linux_vm  # noqa: E402
 
 VIREO = os.environ.get("VIREO", str(ROOT / "build" / "vireo"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+TIMEOUT = int(os.environ.get("BENCH_TIMEOUT", "300"))   # seconds per boot
 CPUS = [int(c) for c in os.environ.get("BENCH_CPUS", "1,2").split(",")]
 DEVS = os.environ.get("BENCH_DEVS", "none,devs").split(",")
 VMMS = os.environ.get("BENCH_VMMS", "vireo,microvm,q35").split(",")
@@ -130,11 +131,11 @@ def boot(cmd):
     p = subprocess.Popen([str(MEASURE)] + cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, start_new_session=True)
     try:
-        stdout, stderr = p.communicate(timeout=300)
+        stdout, stderr = p.communicate(timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
         os.killpg(p.pid, signal.SIGKILL)
         stdout, stderr = p.communicate()
-        raise RuntimeError(f"{cmd[0]} still running after 300 s:\n"
+        raise RuntimeError(f"{cmd[0]} still running after {TIMEOUT} s:\n"
                            f"{stdout.decode(errors='replace')[-3000:]}")
     r = subprocess.CompletedProcess(cmd, p.returncode, stdout, stderr)
     out = r.stdout.decode(errors="replace")
